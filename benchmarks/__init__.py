@@ -1,0 +1,1 @@
+"""Rerunnable performance measurements (docs/benchmarks.md). Not imported by any stage."""

@@ -1,0 +1,82 @@
+"""Settings come from env vars only and are validated once, with messages that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings, SettingsError
+
+
+def test_defaults_need_only_model_dir() -> None:
+    settings = Settings.from_env({"MODEL_DIR": "bundles/x"})
+    assert settings.model_dir == Path("bundles/x")
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+    assert settings.ort_intra_op_threads == 1
+    assert settings.prediction_log_path is None
+    assert settings.request_log is False
+
+
+def test_every_variable_is_read() -> None:
+    env = {
+        "MODEL_DIR": "/m",
+        "HOST": "127.0.0.1",
+        "PORT": "9000",
+        "INFERENCE_WORKERS": "3",
+        "ORT_INTRA_OP_THREADS": "2",
+        "MAX_BATCH_SIZE": "16",
+        "MAX_BATCH_TOKENS": "4096",
+        "BATCH_MAX_WAIT_MS": "2.5",
+        "MAX_QUEUE_SIZE": "500",
+        "RETRY_AFTER_S": "3",
+        "MAX_TEXT_CHARS": "1000",
+        "MAX_BATCH_ITEMS": "10",
+        "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "JSON",
+        "REQUEST_LOG": "yes",
+        "SHUTDOWN_TIMEOUT_S": "4",
+        "PREDICTION_LOG_PATH": "/tmp/p.jsonl",
+        "PREDICTION_LOG_TEXT": "1",
+        "PREDICTION_LOG_QUEUE_SIZE": "7",
+    }
+    s = Settings.from_env(env)
+    assert (s.host, s.port, s.inference_workers, s.ort_intra_op_threads) == ("127.0.0.1", 9000, 3, 2)
+    assert (s.max_batch_size, s.max_batch_tokens, s.batch_max_wait_ms, s.max_queue_size) == (
+        16,
+        4096,
+        2.5,
+        500,
+    )
+    assert (s.retry_after_s, s.max_text_chars, s.max_batch_items) == (3, 1000, 10)
+    assert (s.log_level, s.log_format, s.request_log, s.shutdown_timeout_s) == ("DEBUG", "json", True, 4.0)
+    assert s.prediction_log_path == Path("/tmp/p.jsonl")
+    assert (s.prediction_log_text, s.prediction_log_queue_size) == (True, 7)
+
+
+def test_empty_values_mean_default() -> None:
+    assert Settings.from_env({"MODEL_DIR": "m", "PORT": "", "PREDICTION_LOG_PATH": " "}).port == 8080
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({}, "MODEL_DIR is not set"),
+        ({"PORT": "http"}, "PORT='http' is invalid: expected an integer between 1 and 65535"),
+        ({"PORT": "70000"}, "PORT=70000 is out of range"),
+        ({"MAX_BATCH_SIZE": "0"}, "MAX_BATCH_SIZE=0 is out of range"),
+        ({"BATCH_MAX_WAIT_MS": "nan"}, "BATCH_MAX_WAIT_MS=nan is out of range"),
+        ({"REQUEST_LOG": "maybe"}, "REQUEST_LOG='maybe' is invalid: expected one of true/false"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is invalid: expected one of CRITICAL, ERROR"),
+        (
+            {"MAX_QUEUE_SIZE": "8", "MAX_BATCH_ITEMS": "64"},
+            "MAX_QUEUE_SIZE (8) must be at least MAX_BATCH_ITEMS",
+        ),
+    ],
+)
+def test_invalid_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
+    if env:
+        env = {"MODEL_DIR": "m", **env}
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert fragment in str(info.value)

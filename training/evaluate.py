@@ -1,0 +1,265 @@
+"""Evaluate a checkpoint on the val and test splits, beside the TF-IDF baseline trained on the same split.
+
+    python -m training.evaluate outputs/train/<run>/checkpoints/best            # the data the run was trained
+    on
+    python -m training.evaluate <checkpoint> data=tickets                        # or any data config /
+    overrides
+
+Writes ``report.json``, ``confusion_matrix.png`` and ``curves.png`` into ``<run>/metrics/`` (or
+``--output-dir``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.baseline import run_baseline
+from training.batching import encode_texts
+from training.checkpoint import sha256_file, write_json_atomic
+from training.errors import CheckpointError, TrainingError
+from training.metrics import classification_metrics
+from training.predict import predict_logits
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+SPLITS = ("val", "test")
+
+
+def read_checkpoint_meta(checkpoint: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``labels.json`` and ``recipe.json`` of a ``best`` checkpoint, with a clear error when it is not one."""
+    missing = [
+        name for name in ("config.json", "labels.json", "recipe.json") if not (checkpoint / name).is_file()
+    ]
+    if missing:
+        raise CheckpointError(
+            f"{checkpoint} is not a training checkpoint (missing {', '.join(missing)}); "
+            "pass outputs/train/<run>/checkpoints/best"
+        )
+    labels = json.loads((checkpoint / "labels.json").read_text(encoding="utf-8"))
+    recipe = json.loads((checkpoint / "recipe.json").read_text(encoding="utf-8"))
+    return labels, recipe
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    prepared: Any,
+    output_dir: Path,
+    *,
+    baseline: bool = True,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    train_summary: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score ``checkpoint`` on ``prepared`` (a ``PreparedData``), write the report and figures, return the
+    report.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.plots import plot_confusion_matrices, plot_curves
+
+    labels_meta, recipe = read_checkpoint_meta(checkpoint)
+    labels = list(labels_meta["labels"])
+    if labels != list(prepared.labels):
+        raise CheckpointError(
+            f"checkpoint labels {labels} differ from the data's {list(prepared.labels)}: "
+            "evaluate with the data "
+            "config the model was trained on"
+        )
+    if dict(recipe.get("text_recipe", {})) != dict(prepared.text_recipe):
+        log.warning(
+            "text recipe differs: checkpoint %s, data %s", recipe.get("text_recipe"), prepared.text_recipe
+        )
+    device = device or torch.device("cpu")
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).to(device)
+    max_length = int(recipe["max_length"])
+
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "model_name": recipe.get("model_name"),
+        "target": labels_meta.get("target"),
+        "labels": labels,
+        "data": {
+            "output_dir": str(prepared.output_dir),
+            "rows": {s: len(getattr(prepared, s)) for s in ("train", "val", "test")},
+        },
+        "transformer": {},
+    }
+    stats = Path(prepared.output_dir) / "stats.json"
+    if stats.is_file():
+        report["data"]["stats_sha256"] = sha256_file(stats)
+    for split in SPLITS:
+        frame = getattr(prepared, split)
+        start = time.perf_counter()
+        logits = predict_logits(
+            model,
+            encode_texts(tokenizer, frame["text"].tolist(), max_length),
+            pad_token_id=int(tokenizer.pad_token_id),
+            batch_size=batch_size,
+            device=device,
+        )
+        seconds = time.perf_counter() - start
+        metrics = classification_metrics(
+            frame["label_id"].tolist(), logits.argmax(axis=1), labels, frame["language"].tolist()
+        )
+        metrics["inference_samples_per_s"] = round(len(frame) / seconds, 2) if seconds else None
+        report["transformer"][split] = metrics
+    if baseline:
+        result = run_baseline(
+            prepared.train["text"].tolist(),
+            prepared.train["label_id"].tolist(),
+            {
+                s: (
+                    getattr(prepared, s)["text"].tolist(),
+                    getattr(prepared, s)["label_id"].tolist(),
+                    getattr(prepared, s)["language"].tolist(),
+                )
+                for s in SPLITS
+            },
+            labels,
+        )
+        report["baseline"] = {
+            "name": "tfidf_word_char_logreg",
+            "fit_seconds": round(result.fit_seconds, 2),
+            **result.metrics,
+        }
+    if train_summary is not None:
+        report["train"] = dict(train_summary)
+    report["created_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    matrices = {"transformer (test)": report["transformer"]["test"]["confusion_matrix"]}
+    if baseline:
+        matrices["TF-IDF baseline (test)"] = report["baseline"]["test"]["confusion_matrix"]
+    plot_confusion_matrices(matrices, labels, output_dir / "confusion_matrix.png")
+    history_path = output_dir / "history.json"
+    if history_path.is_file():
+        plot_curves(json.loads(history_path.read_text(encoding="utf-8")), output_dir / "curves.png")
+    write_json_atomic(output_dir / "report.json", report)
+    log.info("evaluation report written to %s\n%s", output_dir / "report.json", format_report(report))
+    return report
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """A plain-text table: transformer vs baseline on each split, per-class recall/F1 and per-language
+    macro-F1.
+    """
+    models = [("transformer", report["transformer"])]
+    if "baseline" in report:
+        models.append(("tfidf+logreg", report["baseline"]))
+    labels: Sequence[str] = report["labels"]
+    lines = [
+        f"{'model':<14}{'split':<7}{'n':>6}{'acc':>8}{'macro-F1':>10}  "
+        + "".join(f"{'R_' + lab:>10}{'F1_' + lab:>10}" for lab in labels)
+    ]
+    for name, splits in models:
+        for split in SPLITS:
+            m = splits[split]
+            per_class = "".join(
+                f"{m['per_class'][lab]['recall']:>10.3f}{m['per_class'][lab]['f1']:>10.3f}" for lab in labels
+            )
+            lines.append(
+                f"{name:<14}{split:<7}{m['n']:>6}{m['accuracy']:>8.3f}{m['macro_f1']:>10.3f}  {per_class}"
+            )
+    langs = sorted(report["transformer"]["test"]["per_language_macro_f1"])
+    if langs:
+        lines.append(
+            "per-language test macro-F1: "
+            + ", ".join(
+                f"{lang} {report['transformer']['test']['per_language_macro_f1'][lang]:.3f}"
+                + (
+                    f" (baseline {report['baseline']['test']['per_language_macro_f1'][lang]:.3f})"
+                    if "baseline" in report
+                    else ""
+                )
+                for lang in langs
+            )
+        )
+    return "\n".join(lines)
+
+
+def _load_data(checkpoint: Path, overrides: Sequence[str], recipe: Mapping[str, Any]) -> Any:
+    from training.data import load_prepared, prepare
+
+    if not overrides:
+        output_dir = Path(str(recipe.get("data", {}).get("output_dir", "")))
+        if not (output_dir / "stats.json").is_file():
+            raise CheckpointError(
+                f"the prepared data of this checkpoint ({output_dir}) is gone: pass data overrides, e.g. "
+                "`python -m training.evaluate <checkpoint> data=sample`"
+            )
+        expected = recipe.get("data", {}).get("stats_sha256")
+        if expected and sha256_file(output_dir / "stats.json") != expected:
+            log.warning(
+                "%s changed since training (stats.json sha256 differs): scores are on the new splits",
+                output_dir,
+            )
+        return load_prepared(output_dir)
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return prepare(cfg.data)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from training.logging_setup import configure_logging
+
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("checkpoint", type=Path, help="a checkpoints/best directory")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra data overrides, e.g. data=tickets 'data.paths=[...]'"
+    )
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: <run>/metrics")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the TF-IDF + logistic regression baseline"
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        from hydra.errors import HydraException
+
+        from training.data.errors import DataError
+
+        checkpoint = args.checkpoint
+        _, recipe = read_checkpoint_meta(checkpoint)
+        prepared = _load_data(checkpoint, args.overrides, recipe)
+        output_dir = args.output_dir or (
+            checkpoint.parent.parent / "metrics"
+            if checkpoint.parent.name == "checkpoints"
+            else checkpoint / "metrics"
+        )
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        report = evaluate_checkpoint(
+            checkpoint,
+            prepared,
+            output_dir,
+            baseline=not args.no_baseline,
+            batch_size=args.batch_size,
+            device=device,
+        )
+    except (TrainingError, DataError, HydraException) as exc:
+        log.error("%s", exc)
+        return 2
+    sys.stdout.write(format_report(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
