@@ -1,7 +1,7 @@
 """Fixtures shared by every test package.
 
-The heavy ones (a prepared sample, a tiny trained checkpoint, tiny bundles) live in ``tests/fixtures/`` and are built
-once per session by the project's real code: see docs/contracts.md, section 6.
+The heavy ones (a prepared sample, a tiny trained checkpoint, tiny bundles) live in ``tests/fixtures/``
+and are built once per session by the project's real code: see docs/contracts.md, section 6.
 """
 
 from __future__ import annotations
@@ -29,5 +29,7 @@ def repo_root() -> Path:
 def shared_tickets_dir() -> Path:
     """The real ticket samples beside the checkout (never copied into the repo)."""
     if not SHARED_TICKETS.is_dir():
-        pytest.skip(f"real ticket data not found at {SHARED_TICKETS} (it lives beside the checkout in ../shared)")
+        pytest.skip(
+            f"real ticket data not found at {SHARED_TICKETS} (it lives beside the checkout in ../shared)"
+        )
     return SHARED_TICKETS
