@@ -172,19 +172,36 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             run(feed)
             latencies.append(time.perf_counter() - t0)
         total = time.perf_counter() - start
-        sentences = sum(len(f["input_ids"]) for f in feeds)
-        tokens = int(sum(f["attention_mask"].sum() for f in feeds))
         results[size] = {
             "batches": len(feeds),
-            "sentences": sentences,
-            "tokens": tokens,
-            "median_latency_ms": statistics.median(latencies) * 1000,
-            "p90_latency_ms": sorted(latencies)[int(0.9 * (len(latencies) - 1))] * 1000,
-            "sentences_per_s": sentences / total,
-            "tokens_per_s": tokens / total,
+            "sentences": int(sum(len(f["input_ids"]) for f in feeds)),
+            "tokens": int(sum(f["attention_mask"].sum() for f in feeds)),
+            "latencies_s": latencies,
+            "total_s": total,
         }
     results["peak_rss_mb"] = peak_rss_mb()
     return results
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pool one engine's rounds: median over every call's latency, throughput over the summed time."""
+    out: dict[str, Any] = {"rounds": len(runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+    for size in ("b1", "b16"):
+        latencies = sorted(x for r in runs for x in r[size]["latencies_s"])
+        total = sum(r[size]["total_s"] for r in runs)
+        sentences = sum(r[size]["sentences"] for r in runs)
+        tokens = sum(r[size]["tokens"] for r in runs)
+        out[size] = {
+            "batches": len(latencies),
+            "sentences": sentences,
+            "tokens": tokens,
+            "median_latency_ms": statistics.median(latencies) * 1000,
+            "p90_latency_ms": latencies[int(0.9 * (len(latencies) - 1))] * 1000,
+            "sentences_per_s": sentences / max(total, 1e-9),
+            "tokens_per_s": tokens / max(total, 1e-9),
+            "per_round_sentences_per_s": [r[size]["sentences"] / max(r[size]["total_s"], 1e-9) for r in runs],
+        }
+    return out
 
 
 def make_batches(
@@ -240,18 +257,25 @@ def machine_note(threads: int) -> dict[str, Any]:
     }
 
 
+def _load(values: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in values) if values else "n/a"
+
+
 def render(results: dict[str, Any], sizes: dict[str, int], machine: dict[str, Any], bundle: Path) -> str:
     lines = [
         "# Export benchmark: PyTorch eager vs ONNX fp32 vs ONNX int8",
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, ISA {machine['isa']}; all engines pinned to "
-        f"{machine['threads']} thread(s); load average {machine['loadavg_start']} at start, "
-        f"{machine.get('loadavg_end')} at end (shared machine: absolute numbers are noisy, ratios less so).",
+        f"{machine['threads']} thread(s); load average {_load(machine['loadavg_start'])} at start, "
+        f"{_load(machine.get('loadavg_end'))} at end (shared machine: absolute numbers are noisy, "
+        "ratios less so).",
         f"Model: {results['model']}; texts: {results['n_texts']} real tickets ({results['data']}), "
-        f"max_length {results['max_length']}, dynamic padding; tokenization excluded. int8 bundle: {bundle}.",
+        f"max_length {results['max_length']}, dynamic padding; tokenization excluded; "
+        f"{results['rounds']} interleaved rounds (engine order rotates). int8 bundle: {bundle}.",
         "",
-        "| engine | file MB | peak RSS MB | batch | median latency ms | sentences/s | tokens/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| engine | file MB | peak RSS MB | batch | median latency ms | sentences/s | tokens/s "
+        "| sent/s by round |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for engine in ENGINES:
         r = results["engines"][engine]
@@ -259,7 +283,9 @@ def render(results: dict[str, Any], sizes: dict[str, int], machine: dict[str, An
             s = r[size]
             lines.append(
                 f"| {engine} | {sizes[engine] / 1e6:.1f} | {r['peak_rss_mb']:.0f} | {size[1:]} | "
-                f"{s['median_latency_ms']:.1f} | {s['sentences_per_s']:.1f} | {s['tokens_per_s']:.0f} |"
+                f"{s['median_latency_ms']:.1f} | {s['sentences_per_s']:.1f} | {s['tokens_per_s']:.0f} | "
+                + " / ".join(f"{x:.1f}" for x in s["per_round_sentences_per_s"])
+                + " |"
             )
     ratios = results["ratios"]
     size_met = "yes" if ratios["int8_size_vs_fp32"] <= TARGET_INT8_SIZE_RATIO else "NO"
@@ -296,6 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-b1", type=int, default=64, help="sentences timed at batch 1")
     p.add_argument("--n-b16", type=int, default=16, help="batches timed at batch 16")
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (engine order rotates)")
     p.add_argument("--max-length", type=int, default=256, help="for the untrained MiniLM checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -374,22 +401,26 @@ def main(argv: list[str] | None = None) -> int:
         texts = benchmark_texts(data_dir, max(args.n_b1, args.n_b16 * 16) + args.warmup * 16, args.seed)
         tok = exported.bundle_dir / "tokenizer.json"
         max_len, pad = manifest["max_length"], manifest["pad_token_id"]
-        batches = {
-            "b1": make_batches(tok, texts[: args.n_b1 + args.warmup], max_len, 1, pad),
-            "b16": make_batches(tok, texts[: (args.n_b16 + args.warmup) * 16], max_len, 16, pad),
-        }
-        engines: dict[str, Any] = {}
-        for engine in ENGINES:
-            spec = {
-                "engine": engine,
-                "threads": args.threads,
-                "warmup": args.warmup,
-                "checkpoint": str(checkpoint),
-                "model": str(fp32_model if engine == "onnx-fp32" else int8_model),
-                "batches": batches,
-            }
-            logger.info("timing %s ...", engine)
-            engines[engine] = run_worker(spec, work)
+        b1 = make_batches(tok, texts[: args.n_b1 + args.warmup], max_len, 1, pad)
+        b16 = make_batches(tok, texts[: (args.n_b16 + args.warmup) * 16], max_len, 16, pad)
+        warm = {"b1": b1[: args.warmup], "b16": b16[: args.warmup]}
+        timed = {"b1": b1[args.warmup :], "b16": b16[args.warmup :]}
+        # The machine is shared and its load drifts: each engine runs in every round on a 1/rounds slice of
+        # the texts, and the engine order rotates per round, so drift hits all three alike.
+        per_round: dict[str, list[dict[str, Any]]] = {engine: [] for engine in ENGINES}
+        for r in range(args.rounds):
+            for engine in ENGINES[r % len(ENGINES) :] + ENGINES[: r % len(ENGINES)]:
+                spec = {
+                    "engine": engine,
+                    "threads": args.threads,
+                    "warmup": args.warmup,
+                    "checkpoint": str(checkpoint),
+                    "model": str(fp32_model if engine == "onnx-fp32" else int8_model),
+                    "batches": {size: warm[size] + timed[size][r :: args.rounds] for size in ("b1", "b16")},
+                }
+                logger.info("round %d/%d: timing %s ...", r + 1, args.rounds, engine)
+                per_round[engine].append(run_worker(spec, work))
+        engines = {engine: combine(runs) for engine, runs in per_round.items()}
         machine["loadavg_end"] = os.getloadavg()
 
     def tput(engine: str, size: str) -> float:
@@ -401,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_version": manifest["model_version"],
         "data": str(args.data or "../shared/data/tickets (test+val splits)"),
         "n_texts": len(texts),
+        "rounds": args.rounds,
         "max_length": max_len,
         "machine": machine,
         "sizes_bytes": sizes,

@@ -29,6 +29,7 @@ def test_export_benchmark_runs_on_the_tiny_checkpoint(
         "--n-b1", "3",
         "--n-b16", "1",
         "--warmup", "1",
+        "--rounds", "2",
         "--max-f1-drop", "100",  # the tiny model's int8 F1 is machine-dependent: tests/fixtures/bundle.py
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -39,7 +40,8 @@ def test_export_benchmark_runs_on_the_tiny_checkpoint(
     assert "| int8 file / fp32 file |" in result.stdout
     (raw,) = out.glob("export-benchmark-*.json")
     data = json.loads(raw.read_text())
-    assert data["engines"]["onnx-int8"]["b1"]["sentences"] == 3
+    assert data["engines"]["onnx-int8"]["b1"]["sentences"] == 3  # 2 + 1 over two rounds
+    assert data["engines"]["onnx-int8"]["rounds"] == 2
     assert data["engines"]["torch-eager"]["b16"]["sentences"] == 16
     assert all(data["engines"][e]["peak_rss_mb"] > 0 for e in data["engines"])
     assert data["ratios"]["int8_size_vs_fp32"] < 1.0
