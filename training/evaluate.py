@@ -1,9 +1,9 @@
 """Evaluate a checkpoint on the val and test splits, beside the TF-IDF baseline trained on the same split.
 
-    python -m training.evaluate outputs/train/<run>/checkpoints/best            # the data the run was trained
-    on
-    python -m training.evaluate <checkpoint> data=tickets                        # or any data config /
-    overrides
+    # on the data the run was trained on
+    python -m training.evaluate outputs/train/<run>/checkpoints/best
+    # or on any data config / overrides
+    python -m training.evaluate <checkpoint> data=tickets
 
 Writes ``report.json``, ``confusion_matrix.png`` and ``curves.png`` into ``<run>/metrics/`` (or
 ``--output-dir``) and prints a table.
