@@ -1,7 +1,7 @@
 """Tokenize once, then batch with dynamic padding and length grouping.
 
-Padding every batch to ``max_length`` made CPU training about 4x slower on real tickets (most are far shorter
-than 256 tokens): see ``benchmarks/train_throughput.py``. Batches are therefore padded to their own longest
+Padding every batch to ``max_length`` 256 made CPU training about 2x slower on real tickets (they average ~130
+tokens): see ``benchmarks/train_throughput.py``. Batches are therefore padded to their own longest
 row, and rows of similar length are grouped (shuffle, cut into mega-batches of ``batch_size * 50``, sort each
 by length, shuffle the batch order), the scheme of Hugging Face's ``LengthGroupedSampler``, made DDP-aware:
 every rank takes a strided shard of the same permutation (like ``DistributedSampler``) so all ranks see the
