@@ -49,12 +49,9 @@ REQUIRED_KEYS = (
 VERSIONED_PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "optimum", "optimum-onnx", "tokenizers")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def utc_now() -> datetime:

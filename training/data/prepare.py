@@ -184,11 +184,8 @@ def _counts(frame: pd.DataFrame, labels: list[str]) -> dict[str, dict[str, int]]
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _write(output_dir: Path, splits: dict[str, pd.DataFrame], stats: dict[str, Any]) -> None:
