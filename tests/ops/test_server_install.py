@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.ops.tools import REPO_ROOT
+from tests.server_process import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,12 +27,6 @@ MAX_INSTALL_MB = 350
 
 def _size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_server_group_install_is_small_and_serves_a_bundle(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -66,7 +60,7 @@ def test_server_group_install_is_small_and_serves_a_bundle(tiny_bundle: Path, tm
     )  # fmt: skip
     assert absent.stdout.strip() == "[]"
 
-    port = _free_port()
+    port = free_port()
     server_env = {
         "PATH": os.environ["PATH"],
         "MODEL_DIR": str(tiny_bundle),
