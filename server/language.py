@@ -1,60 +1,47 @@
-"""A cheap language guess for the prediction log (en/de/es/fr/pt): counts of common function words.
+"""The language of a ticket for the prediction log and the drift reference: py3langid (langid.py's model).
 
-Good enough to watch the language mix drift in production; not a classifier. Returns ``"unknown"`` when
-the text gives too little evidence.
+One detector on both sides of a drift comparison: the server writes ``language`` into its prediction log with
+:func:`guess_language`, and ``monitoring.drift`` labels the reference tickets with the same function (not with
+the dataset's own ``language`` column), so a detector error is the same error on both sides and does not read
+as drift. py3langid was measured against the function-word guess this module used before, on the real tickets
+(``python -m monitoring.eval_language ../shared/data/tickets``, figures in docs/monitoring.md): it is right on
+more tickets in every language, and it names languages outside the five the model was trained on (``ja``,
+``it``, ...) instead of forcing them into one of the five, which is what a drift report needs to see.
+
+The model (~3 MB, numpy only) is loaded on the first call, in the prediction log's writer thread, so it costs
+nothing at server start and nothing when the prediction log is off. ``"unknown"``: too few letters to decide.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from functools import cache
+from typing import Any
 
 __all__ = ["LANGUAGES", "guess_language"]
 
-_WORD = re.compile(r"[^\W\d_]+")
+#: The languages of the training data (anything else is reported by its own ISO 639-1 code).
+LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "pt")
+
+_LETTER = re.compile(r"[^\W\d_]")
+_lock = threading.Lock()
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+@cache
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE)
 
 
-# function words frequent in tickets; words shared by two languages are left out so each hit is evidence
-LANGUAGES: Mapping[str, frozenset[str]] = {
-    "en": _words(
-        "the and is are to of my i we you it this that with for not have has please be on in can our your"
-        " was will would could there from been an any"
-    ),
-    "de": _words(
-        "der die das und ist nicht ich wir sie mit für ein eine auf bei den dem des zu von bitte sind haben"
-        " wird kann unser unsere ihre ihr auch dass werden im wurde wäre sehr"
-    ),
-    "es": _words(
-        "el los las y es en por con una del mi nuestro nuestra están hemos gracias pero su lo al muy estoy "
-        "nuestros hay tengo puede"
-    ),
-    "fr": _words(
-        "le les et est des une pour avec dans nous vous je pas ne sur au aux du mon notre votre être merci"
-        " il cette ce sont avons bonjour"
-    ),
-    "pt": _words(
-        "o os e é em com uma um do da dos das não no na nossa nosso meu minha estão obrigado mas sua seu"
-        " ao pelo pela você estou tenho"
-    ),
-}
-
-
-def guess_language(text: str, min_hits: int = 2, max_words: int = 400) -> str:
-    """ISO 639-1 code of the language with most function-word hits in the first ``max_words`` words."""
-    counts = dict.fromkeys(LANGUAGES, 0)
-    for n, match in enumerate(_WORD.finditer(text.lower())):
-        if n >= max_words:
-            break
-        word = match.group()
-        for lang, words in LANGUAGES.items():
-            if word in words:
-                counts[lang] += 1
-    best = max(counts, key=lambda lang: counts[lang])
-    ranked = sorted(counts.values(), reverse=True)
-    if ranked[0] < min_hits or ranked[0] == ranked[1]:
+def guess_language(text: str, min_letters: int = 8, max_chars: int = 2000) -> str:
+    """ISO 639-1 code of the language of ``text`` (its first ``max_chars`` characters), or ``"unknown"``
+    when it has fewer than ``min_letters`` letters."""
+    head = text[:max_chars]
+    if len(_LETTER.findall(head)) < min_letters:
         return "unknown"
-    return best
+    with _lock:  # the first call loads the model; the identifier itself keeps no state between calls
+        identifier = _identifier()
+    language, _ = identifier.classify(head)
+    return str(language)
