@@ -36,6 +36,10 @@ class DataConfig:
     text_recipe: dict[str, Any] = field(default_factory=lambda: normalize_recipe(None))
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    #: near-duplicate groups (word TF-IDF cosine >= this) never span two splits; None = exact dedupe only
+    group_threshold: float | None = 0.6
+    #: file-name patterns whose rows all go to test (the cross-file yardstick); val comes from the rest
+    test_files: list[str] = field(default_factory=list)
     seed: int = 42
     unescape: bool = True
     recursive: bool = False
@@ -62,6 +66,14 @@ class DataConfig:
                 "data.split fractions must be >= 0 and sum below 1, "
                 f"got val={val_fraction}, test={test_fraction}"
             )
+        group_threshold = split.get("group_threshold", 0.6)
+        if group_threshold is not None and not 0.0 < float(group_threshold) <= 1.0:
+            raise DataValidationError(
+                f"data.split.group_threshold must be in (0, 1] or null, got {group_threshold!r}"
+            )
+        test_files = split.get("test_files") or []
+        if isinstance(test_files, str):
+            test_files = [test_files]
         labels = raw.get("labels")
         if labels is not None:
             if isinstance(labels, str) or not isinstance(labels, Sequence):
@@ -91,6 +103,8 @@ class DataConfig:
             text_recipe=normalize_recipe(raw.get("text_recipe")),
             val_fraction=val_fraction,
             test_fraction=test_fraction,
+            group_threshold=None if group_threshold is None else float(group_threshold),
+            test_files=[str(pattern) for pattern in test_files],
             seed=int(raw.get("seed", 42)),
             unescape=bool(raw.get("unescape", True)),
             recursive=bool(raw.get("recursive", False)),

