@@ -2,12 +2,12 @@
 
 Two things make a split honest on this dataset (docs/data.md, "Splits"):
 
-- **Near-duplicate groups.** Exact dedupe is not enough: the LLM-written tickets come in templated variants (in the
-  five-language file 29% of tickets have a TF-IDF neighbour at cosine >= 0.5, and such neighbours share the label
-  96% of the time). A group of tickets linked by cosine >= ``group_threshold`` is never spread over two splits, so
-  the test split measures generalisation rather than recall of a sibling.
-- **Whole files held out.** ``test_files`` sends every row of the matching source files to test (the cross-file
-  yardstick: train on the en/de files, test on the five-language one).
+- **Near-duplicate groups.** Exact dedupe is not enough: the LLM-written tickets come in templated variants
+  (in the five-language file 29% of tickets have a TF-IDF neighbour at cosine >= 0.5, and such neighbours
+  share the label 96% of the time). A group of tickets linked by cosine >= ``group_threshold`` is never
+  spread over two splits, so the test split measures generalisation rather than recall of a sibling.
+- **Whole files held out.** ``test_files`` sends every row of the matching source files to test (the
+  cross-file yardstick: train on the en/de files, test on the five-language one).
 
 Hand-rolled rather than sklearn's ``StratifiedGroupKFold``, which neither takes fractions nor keeps a stratum
 too small for a val/test share in train: here every label seen at all is seen in training.
@@ -29,8 +29,8 @@ SPLITS = ("train", "val", "test")
 def near_duplicate_groups(texts: Sequence[str], threshold: float | None, chunk: int = 2048) -> np.ndarray:
     """Group ids (0..k-1): texts linked by a chain of word TF-IDF cosines >= ``threshold`` share one.
 
-    ``threshold`` None (or >= 1) puts every text in its own group. Sparse products in row chunks keep memory at
-    O(chunk x n) for the tens of thousands of tickets of the full dataset.
+    ``threshold`` None (or >= 1) puts every text in its own group. Sparse products in row chunks keep memory
+    at O(chunk x n) for the tens of thousands of tickets of the full dataset.
     """
     n = len(texts)
     if threshold is None or threshold >= 1.0 or n < 2:
