@@ -23,10 +23,10 @@ pytestmark = [
 ]
 
 # What the pipeline's stages read (dvc.yaml deps) plus the DVC metadata; nothing else is copied.
-PIPELINE_PATHS = ("training/", "export/", "configs/", "data/sample/", "dvc.yaml", "params.yaml", ".dvc/config",
-                  ".dvcignore", "data.dvc", ".gitignore")  # fmt: skip
-# The tiny model's values (configs/experiment/smoke.yaml, 1 epoch: every stage is a fresh process, and importing
-# torch dominates); its int8 gate is relaxed as in tests/fixtures/bundle.py.
+PIPELINE_PATHS = ("training/", "export/", "configs/", "data/sample/", "dvc.yaml", "params.yaml",
+                  ".dvc/config", ".dvcignore", "data.dvc", ".gitignore")  # fmt: skip
+# The tiny model's values (configs/experiment/smoke.yaml, 1 epoch: every stage is a fresh process, and
+# importing torch dominates); its int8 gate is relaxed as in tests/fixtures/bundle.py.
 SMOKE_PARAMS = {"experiment": "smoke", "trainer": {"lr": 5.0e-3, "max_epochs": 1, "batch_size": 8},
                 "export": {"flags": "--quantize --max-f1-drop 100 --isa avx2 --threads 1"}}  # fmt: skip
 
@@ -47,7 +47,8 @@ def sh(cwd: Path, *command: str, timeout: int = 300) -> subprocess.CompletedProc
     result = subprocess.run(
         list(command), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output}"
     return result
 
 
