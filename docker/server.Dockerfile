@@ -38,6 +38,7 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
+COPY bundle_contract/ ./bundle_contract/
 COPY server/ ./server/
 USER 10001:10001
 EXPOSE 8080

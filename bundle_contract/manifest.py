@@ -1,0 +1,220 @@
+"""Typed reader of the serving bundle (docs/contracts.md, section 4) with checksum verification.
+
+The export stage writes the bundle; ``load_bundle`` refuses one that is incomplete or altered, with a
+:class:`BundleError` that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from bundle_contract.text import KNOWN_FIELDS, TextRecipe
+
+__all__ = [
+    "KNOWN_INPUTS",
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "SUPPORTED_SCHEMA_VERSION",
+    "TOKENIZER_FILE",
+    "Bundle",
+    "BundleError",
+    "Calibration",
+    "FileEntry",
+    "Manifest",
+    "Review",
+    "load_bundle",
+    "read_manifest",
+    "verify_file",
+]
+
+SUPPORTED_SCHEMA_VERSION = 1
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MANIFEST_FILE = "manifest.json"
+KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_RERUN = "re-run `python -m export.onnx` to write a fresh bundle"
+
+
+class BundleError(RuntimeError):
+    """The bundle directory cannot be served as it is; the message says why and what to do."""
+
+
+class FileEntry(msgspec.Struct, frozen=True):
+    sha256: str
+    bytes: int
+
+
+class Calibration(msgspec.Struct, frozen=True):
+    """Temperature scaling with a per-label bias: calibrated logits ``c = (z + bias) / temperature``."""
+
+    temperature: float = 1.0
+    bias: list[float] | None = None
+    fitted_on: str = ""
+    n: int = 0
+
+
+class Review(msgspec.Struct, frozen=True):
+    """Predictions with confidence below ``threshold`` get ``needs_review: true``."""
+
+    threshold: float
+    target_accuracy: float | None = None
+
+
+class Manifest(msgspec.Struct, frozen=True):
+    """The keys of ``manifest.json`` the readers rely on; unknown keys are ignored (as the contract says)."""
+
+    schema_version: int
+    model_version: str
+    labels: list[str]
+    max_length: int
+    text_recipe: TextRecipe
+    inputs: list[str]
+    files: dict[str, FileEntry]
+    output: str = "logits"
+    pad_token_id: int = 0
+    pad_token: str = "[PAD]"
+    model_name: str = ""
+    target: str = "priority"
+    pretrained: str = ""
+    quantization: dict[str, Any] | None = None
+    created_at: str = ""
+    metrics: dict[str, Any] | None = None
+    calibration: Calibration | None = None
+    review: Review | None = None
+    # the device the model was exported for: "cpu" (fp32 or int8) or "cuda" (fp32 or fp16, export.gpu)
+    device: Literal["cpu", "cuda"] = "cpu"
+    precision: str = ""
+
+    @property
+    def dtype(self) -> str:
+        """``int8``, ``fp16`` or ``fp32``: the weights' number format."""
+        if self.quantization:
+            return str(self.quantization.get("dtype", "int8"))
+        return self.precision or "fp32"
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A verified bundle: its directory, manifest, and the paths of the files the engine loads."""
+
+    path: Path
+    manifest: Manifest
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / TOKENIZER_FILE
+
+
+def load_bundle(model_dir: Path | str, verify_checksums: bool = True) -> Bundle:
+    """Read and check ``model_dir``: manifest schema, required files, size and sha256 of every listed file."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise BundleError(
+            f"bundle directory {path} does not exist or is not a directory; set MODEL_DIR to the "
+            f"directory written by `python -m export.onnx` (e.g. bundles/<model_version>)"
+        )
+    manifest = read_manifest(path / MANIFEST_FILE)
+    _check_manifest(path, manifest)
+    for name in (MODEL_FILE, TOKENIZER_FILE):
+        if name not in manifest.files:
+            raise BundleError(f"{path / MANIFEST_FILE} does not list {name} under `files`; {_RERUN}")
+    for name, entry in manifest.files.items():
+        verify_file(path, name, entry, verify_checksums)
+    return Bundle(path=path, manifest=manifest)
+
+
+def read_manifest(manifest_path: Path) -> Manifest:
+    """Decode ``manifest.json`` into a :class:`Manifest` (the schema; :func:`load_bundle` checks more)."""
+    try:
+        raw = manifest_path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{manifest_path} is missing: this is not a complete bundle; {_RERUN}") from None
+    except OSError as exc:
+        raise BundleError(
+            f"cannot read {manifest_path}: {exc.strerror}; check the file's permissions"
+        ) from None
+    try:
+        return msgspec.json.decode(raw, type=Manifest)
+    except msgspec.ValidationError as exc:
+        raise BundleError(f"{manifest_path} does not match the bundle contract: {exc}; {_RERUN}") from None
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"{manifest_path} is not valid JSON ({exc}); {_RERUN}") from None
+
+
+def _check_manifest(path: Path, m: Manifest) -> None:
+    where = path / MANIFEST_FILE
+    if m.schema_version != SUPPORTED_SCHEMA_VERSION:
+        raise BundleError(
+            f"{where} has schema_version {m.schema_version}, this server reads version "
+            f"{SUPPORTED_SCHEMA_VERSION}; export the bundle with the matching project version or upgrade "
+            "the server"
+        )
+    problems: list[str] = []
+    if not m.model_version.strip():
+        problems.append("model_version is empty")
+    if len(m.labels) < 2 or len(set(m.labels)) != len(m.labels):
+        problems.append(f"labels must be at least two distinct names, got {m.labels}")
+    if m.max_length < 2:
+        problems.append(f"max_length must be >= 2, got {m.max_length}")
+    unknown_inputs = [name for name in m.inputs if name not in KNOWN_INPUTS]
+    if unknown_inputs or "input_ids" not in m.inputs:
+        problems.append(f"inputs must include input_ids and only use {list(KNOWN_INPUTS)}, got {m.inputs}")
+    unknown_fields = [name for name in m.text_recipe.fields if name not in KNOWN_FIELDS]
+    if unknown_fields or not m.text_recipe.fields:
+        problems.append(
+            f"text_recipe.fields must be a non-empty subset of {list(KNOWN_FIELDS)}, got "
+            f"{list(m.text_recipe.fields)}"
+        )
+    for name in m.files:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            problems.append(f"files lists {name!r}, which is outside the bundle")
+    if m.calibration is not None:
+        c = m.calibration
+        if not (math.isfinite(c.temperature) and c.temperature > 0):
+            problems.append(f"calibration.temperature must be a positive number, got {c.temperature}")
+        if c.bias is not None and (len(c.bias) != len(m.labels) or not all(math.isfinite(b) for b in c.bias)):
+            problems.append(
+                f"calibration.bias must have one finite number per label ({len(m.labels)}), got {c.bias}"
+            )
+    if m.review is not None and not 0.0 <= m.review.threshold <= 1.0:
+        problems.append(f"review.threshold must be between 0 and 1, got {m.review.threshold}")
+    if m.device == "cuda" and m.quantization:
+        problems.append("a cuda bundle cannot be int8-quantized (dynamic int8 is a CPU format)")
+    if problems:
+        raise BundleError(f"{where} is invalid: " + "; ".join(problems) + f"; {_RERUN}")
+
+
+def verify_file(path: Path, name: str, entry: FileEntry, verify_checksum: bool = True) -> None:
+    """Check one listed file's size (and sha256 unless ``verify_checksum`` is false)."""
+    file_path = path / name
+    try:
+        size = file_path.stat().st_size
+    except FileNotFoundError:
+        raise BundleError(f"{file_path} is missing (listed in manifest.json); {_RERUN}") from None
+    if size != entry.bytes:
+        raise BundleError(
+            f"{file_path} has {size} bytes, manifest.json says {entry.bytes}: the file is truncated or "
+            f"was changed after export; {_RERUN}"
+        )
+    if not verify_checksum:
+        return
+    try:
+        with file_path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as exc:
+        raise BundleError(f"cannot read {file_path}: {exc.strerror}; check the file's permissions") from None
+    if digest != entry.sha256.lower():
+        raise BundleError(
+            f"{name} checksum mismatch: expected {entry.sha256}, got {digest} "
+            f"(in {path}); the file was changed after export; {_RERUN}"
+        )
