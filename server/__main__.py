@@ -2,7 +2,11 @@
 
 Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT: stop accepting, finish in-flight requests),
 2 for invalid configuration or an invalid bundle (one line on stderr, no traceback), 1 when the model fails
-to load, 3 when uvicorn cannot start (e.g. the port is taken).
+to load or the micro-batcher dies (so the platform restarts the instance), 3 when uvicorn cannot start
+(e.g. the port is taken).
+
+Shutdown: SHUTDOWN_TIMEOUT_S is one budget from the signal on, for uvicorn's drain of open requests, the
+batcher and the prediction-log flush together (0: stop at once).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uvicorn
 
 from server.app import create_app
 from server.bundle import BundleError, load_bundle
+from server.runtime import Runtime
 from server.settings import Settings, SettingsError
 
 logger = logging.getLogger("server")
@@ -48,6 +53,24 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, telling the runtime when the shutdown signal arrives (not ready from then on; the shutdown
+    budget starts then, not after uvicorn's drain)."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.runtime.begin_shutdown()
+        super().handle_exit(sig, frame)
+
+
+def drain_budget_s(shutdown_timeout_s: float) -> float:
+    """uvicorn's share of the shutdown budget: all but a reserve for the batcher and the log flush."""
+    return max(0.0, shutdown_timeout_s - min(1.0, 0.1 * shutdown_timeout_s))
+
+
 def _fail(message: str) -> int:
     sys.stderr.write(f"server: {message}\n")
     return 2
@@ -73,6 +96,7 @@ def main() -> int:
             server.should_exit = True
 
     app = create_app(settings, bundle=bundle, on_fatal=on_fatal)
+    runtime: Runtime = app.state.runtime
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -81,9 +105,10 @@ def main() -> int:
         log_config=None,  # logging is configured above, once
         access_log=False,  # REQUEST_LOG=true gives one line per request with its request id instead
         server_header=False,
-        timeout_graceful_shutdown=round(settings.shutdown_timeout_s) or None,
+        # a float works (asyncio.wait_for); 0 cancels open requests at once instead of waiting forever
+        timeout_graceful_shutdown=drain_budget_s(settings.shutdown_timeout_s),  # type: ignore[arg-type]
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, runtime)
 
     # uvicorn re-raises the captured signal after its graceful shutdown; with the default handlers that
     # would kill the process (exit 143) after a clean drain. These handlers make the re-raise a no-op.
@@ -96,7 +121,8 @@ def main() -> int:
     logger.info("serving %s on http://%s:%d", settings.model_dir, settings.host, settings.port)
     server.run()
     if fatal:
-        sys.stderr.write(f"server: the model could not be loaded: {fatal[0]}\n")
+        what = "the model could not be served" if runtime.model_version else "the model could not be loaded"
+        sys.stderr.write(f"server: {what}: {fatal[0]}\n")
         return 1
     if not server.started:
         return 1

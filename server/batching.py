@@ -13,8 +13,11 @@ Batching rules:
 - more than ``max_queue_size`` waiting items: :class:`QueueFullError` (the route answers 429 + Retry-After).
 
 Note for int8 bundles: dynamic quantization computes activation ranges per batch, so an item's logits can
-differ in the last digits depending on its batch mates; ``MAX_BATCH_SIZE=1`` makes answers independent
-of other traffic.
+differ in the last digits depending on its batch mates; ``MAX_BATCH_SIZE=1`` (the CPU default) makes answers
+independent of other traffic.
+
+If the collector task dies (a bug), every waiting item fails with :class:`BatcherDeadError` and ``on_dead`` is
+called, so the runtime can report not-ready and stop the process instead of letting requests wait forever.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,17 +38,38 @@ import numpy as np
 from server.engine import Encoded
 from server.metrics import Metrics
 
-__all__ = ["BatchConfig", "BatchResult", "BatcherClosedError", "MicroBatcher", "QueueFullError"]
+__all__ = [
+    "BatchConfig",
+    "BatchResult",
+    "BatcherClosedError",
+    "BatcherDeadError",
+    "InferenceError",
+    "MicroBatcher",
+    "QueueFullError",
+]
 
 logger = logging.getLogger(__name__)
 
 
 class QueueFullError(RuntimeError):
-    """The queue holds ``max_queue_size`` items already; the client should retry later."""
+    """The queue holds ``max_queue_size`` items already; the client should retry in ``retry_after_s``."""
+
+    def __init__(self, message: str, n_items: int, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.n_items = n_items
+        self.retry_after_s = retry_after_s
+
+
+class InferenceError(RuntimeError):
+    """ONNX Runtime failed on the batch this item was in (the cause is chained)."""
 
 
 class BatcherClosedError(RuntimeError):
     """The server is shutting down and accepts no new work."""
+
+
+class BatcherDeadError(RuntimeError):
+    """The collector task died: nothing queued will ever run (the process is stopping)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +79,8 @@ class BatchConfig:
     max_wait_ms: float = 0.0
     max_queue_size: int = 128
     workers: int = 2
+    retry_after_min_s: int = 1
+    inject_fault: str = ""  # "collector": the collector raises on its first batch (fault tests only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +108,16 @@ class MicroBatcher:
         run_batch: Callable[[Sequence[Encoded]], np.ndarray],
         config: BatchConfig,
         metrics: Metrics | None = None,
+        on_dead: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self.config = config
         self._metrics = metrics
+        self._on_dead = on_dead
+        self._dead: BaseException | None = None
+        # drain rate (items/s): exponentially weighted over finished batches, for Retry-After
+        self._rate = 0.0
+        self._last_finish: float | None = None
         self._pending: deque[_Pending] = deque()
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(config.workers)
@@ -97,18 +130,49 @@ class MicroBatcher:
     def queue_depth(self) -> int:
         return len(self._pending)
 
+    @property
+    def drain_rate(self) -> float:
+        """Items finished per second (smoothed; 0 before the first batch)."""
+        return self._rate
+
+    def retry_after_s(self, maximum: int = 60) -> int:
+        """Seconds until the queue as it is now has drained at the measured rate (at least RETRY_AFTER_S)."""
+        minimum = self.config.retry_after_min_s
+        if self._rate <= 0:
+            return minimum
+        return max(minimum, min(maximum, math.ceil(len(self._pending) / self._rate)))
+
     def start(self) -> None:
         """Start the collector task (call from the running event loop)."""
         if self._collector is None:
             self._collector = asyncio.get_running_loop().create_task(self._collect(), name="micro-batcher")
+            self._collector.add_done_callback(self._collector_done)
+
+    def _collector_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._closed:
+            return
+        error = task.exception() or RuntimeError("the micro-batcher stopped unexpectedly")
+        self._dead = error
+        logger.error("the micro-batcher died: %r; failing %d queued items", error, len(self._pending))
+        for entry in self._pending:
+            if not entry.future.done():
+                entry.future.set_exception(BatcherDeadError(f"the micro-batcher died ({error!r})"))
+        self._pending.clear()
+        self._set_depth()
+        if self._on_dead is not None:
+            self._on_dead(error)
 
     def submit(self, items: Sequence[Encoded]) -> list[asyncio.Future[BatchResult]]:
         """Queue ``items`` (all or none); their futures resolve to a :class:`BatchResult` each."""
+        if self._dead is not None:
+            raise BatcherDeadError(f"the micro-batcher died ({self._dead!r})")
         if self._closed:
             raise BatcherClosedError("the server is shutting down")
         if len(self._pending) + len(items) > self.config.max_queue_size:
             raise QueueFullError(
-                f"{len(self._pending)} items are waiting (limit {self.config.max_queue_size}); retry shortly"
+                f"{len(self._pending)} items are waiting (limit {self.config.max_queue_size}); retry shortly",
+                n_items=len(items),
+                retry_after_s=self.retry_after_s(),
             )
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[BatchResult]] = []
@@ -138,7 +202,7 @@ class MicroBatcher:
             await asyncio.sleep(0.01)
         if self._collector is not None:
             self._collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a death was reported already
                 await self._collector
         for entry in self._pending:
             if not entry.future.done():
@@ -161,8 +225,16 @@ class MicroBatcher:
             if not batch:
                 self._slots.release()
                 continue
-            started = time.perf_counter()
-            job = loop.run_in_executor(self._executor, self._run_batch, [p.item for p in batch])
+            try:
+                if self.config.inject_fault == "collector":
+                    raise RuntimeError("injected collector failure (SERVER_INJECT_FAULT=collector)")
+                started = time.perf_counter()
+                job = loop.run_in_executor(self._executor, self._run_batch, [p.item for p in batch])
+            except BaseException as exc:  # the taken items are no longer queued: fail them here
+                for entry in batch:
+                    if not entry.future.done():
+                        entry.future.set_exception(BatcherDeadError(f"the micro-batcher died ({exc!r})"))
+                raise
             self._inflight.add(job)
             job.add_done_callback(functools.partial(self._finish, batch=batch, started=started))
 
@@ -222,16 +294,25 @@ class MicroBatcher:
     def _finish(self, job: asyncio.Future[np.ndarray], batch: list[_Pending], started: float) -> None:
         self._inflight.discard(job)
         self._slots.release()
-        elapsed = time.perf_counter() - started
+        now = time.perf_counter()
+        elapsed = now - started
+        self._observe_rate(len(batch), now)
         if self._metrics is not None:
             self._metrics.inference_latency.observe(elapsed)
             self._metrics.batch_size.observe(len(batch))
+            padded = len(batch) * max(p.item.n_tokens for p in batch)
+            self._metrics.padded_tokens.observe(padded)
+            self._metrics.padding_tokens.inc(padded - sum(p.item.n_tokens for p in batch))
         if job.cancelled():
             error: BaseException | None = BatcherClosedError("the server shut down before this item ran")
         else:
             error = job.exception()
         if error is not None:
             logger.error("inference failed for a batch of %d items: %r", len(batch), error)
+            if not isinstance(error, BatcherClosedError):
+                wrapped = InferenceError(f"inference failed for a batch of {len(batch)} items")
+                wrapped.__cause__ = error
+                error = wrapped
             for entry in batch:
                 if not entry.future.done():
                     entry.future.set_exception(error)
@@ -243,6 +324,16 @@ class MicroBatcher:
                 self._metrics.queue_wait.observe(queue_s)
             if not entry.future.done():
                 entry.future.set_result(BatchResult(logits[row], queue_s, elapsed, len(batch)))
+
+    def _observe_rate(self, n: int, now: float) -> None:
+        last, self._last_finish = self._last_finish, now
+        if last is None:
+            return
+        # items over the gap since the previous batch finished (any worker), smoothed over ~20 batches; idle
+        # gaps make it low, but then the queue is empty and Retry-After is the minimum anyway
+        gap = max(now - last, 1e-4)
+        instant = n / gap
+        self._rate = instant if self._rate == 0 else 0.95 * self._rate + 0.05 * instant
 
     def _drop_cancelled(self) -> None:
         if any(p.future.done() for p in self._pending):

@@ -2,6 +2,10 @@
 
 Nothing here is async: the service calls ``tokenize`` and ``infer`` from worker threads (ONNX Runtime and the
 Rust tokenizer release the GIL), so the event loop is never blocked by model work.
+
+Execution provider: ``EXECUTION_PROVIDER=auto`` runs a ``device: cuda`` bundle on CUDAExecutionProvider when
+onnxruntime-gpu sees a GPU, anything else on CPU; when CUDA is asked for but unavailable the engine logs one
+line and falls back to CPU.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from server.bundle import KNOWN_INPUTS, Bundle, BundleError
-from server.text import build_text
+from bundle_contract import KNOWN_INPUTS, Bundle, BundleError, build_text, pad_batch
 
-__all__ = ["Encoded", "Engine", "Prediction", "softmax"]
+__all__ = ["Encoded", "Engine", "Prediction", "select_providers", "softmax"]
 
 logger = logging.getLogger(__name__)
+
+# characters kept per model token before tokenizing (see Engine.tokenize): generous, since a wordpiece token
+# averages ~4 characters; a prefix that does not overflow is re-tokenized in full, so the cap is never wrong
+CHARS_PER_TOKEN_CAP = 16
+_CUT_SEARCH = 256  # how far back from the cap to look for whitespace to cut at
 
 _WARMUP_TEXT = "Warm-up request: the server checks that the model answers before it reports ready."
 
@@ -44,6 +52,22 @@ class Prediction:
     label_id: int
     confidence: float
     scores: dict[str, float]
+    needs_review: bool
+    raw_scores: dict[str, float]
+
+
+def select_providers(requested: str, device: str, available: Sequence[str]) -> list[str]:
+    """ORT providers for ``EXECUTION_PROVIDER=requested`` and a bundle exported for ``device``."""
+    want_cuda = requested == "cuda" or (requested == "auto" and device == "cuda")
+    if want_cuda and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if want_cuda:
+        logger.warning(
+            "CUDAExecutionProvider is not available (providers: %s; install onnxruntime-gpu and run on a GPU "
+            "machine); falling back to CPUExecutionProvider",
+            ", ".join(available),
+        )
+    return ["CPUExecutionProvider"]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -71,10 +95,22 @@ class Engine:
         self._input_names = [i.name for i in session.get_inputs()]
         self._output_name = bundle.manifest.output
         self.unk_id = _unk_id(tokenizer)
+        self.providers = list(session.get_providers())
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.char_cap = self.max_length * CHARS_PER_TOKEN_CAP
+        calibration = bundle.manifest.calibration
+        self._temperature = calibration.temperature if calibration is not None else 1.0
+        bias = calibration.bias if calibration is not None else None
+        self._bias = np.asarray(bias if bias else [0.0] * len(self.labels), dtype=np.float64)
+        review = bundle.manifest.review
+        self.review_threshold = review.threshold if review is not None else None
+        self._full_tokenizer: Tokenizer | None = None
 
     @classmethod
-    def load(cls, bundle: Bundle, intra_op_threads: int = 1) -> Engine:
-        """Create the ORT session (CPU, ``intra_op_threads`` threads per run) and the bundle's tokenizer."""
+    def load(cls, bundle: Bundle, intra_op_threads: int = 1, provider: str = "auto") -> Engine:
+        """Create the ORT session (``intra_op_threads`` threads per run on CPU; the provider chosen by
+        :func:`select_providers`) and the bundle's tokenizer."""
+        providers = select_providers(provider, bundle.manifest.device, ort.get_available_providers())
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
@@ -84,9 +120,7 @@ class Engine:
             # several worker threads share few cores: spinning intra-op threads would steal each other's CPU
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(
-                str(bundle.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(bundle.model_path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for unreadable/invalid models
             raise BundleError(
                 f"ONNX Runtime cannot load {bundle.model_path}: {exc}; re-run `python -m export.onnx`"
@@ -123,11 +157,24 @@ class Engine:
         return build_text(subject, body, self.manifest.text_recipe)
 
     def tokenize(self, texts: Sequence[str]) -> list[Encoded]:
-        """Tokenize with truncation to the model's max length; ``truncated`` flags inputs that lost tokens."""
-        if len(texts) == 1:
-            encodings = [self._tokenizer.encode(texts[0])]
-        else:
-            encodings = self._tokenizer.encode_batch(list(texts))
+        """Tokenize with truncation to the model's max length; ``truncated`` flags inputs that lost tokens.
+
+        Texts longer than ``char_cap`` characters are cut at a whitespace before the cap first: the words
+        before a whitespace cut tokenize the same as in the full text, so when the cut text still overflows
+        the max length, its kept tokens and its ``truncated`` flag are exactly the full text's. A cut text
+        that does not overflow (very long tokens) is tokenized again in full. ``encode_batch`` releases the
+        GIL (``encode`` does not).
+        """
+        cut = [_cut_at_space(t, self.char_cap) for t in texts]
+        encodings = self._tokenizer.encode_batch(cut)
+        redo = [
+            i
+            for i, (t, c, e) in enumerate(zip(texts, cut, encodings, strict=True))
+            if c is not t and not e.overflowing
+        ]
+        if redo:
+            for i, e in zip(redo, self._tokenizer.encode_batch([texts[i] for i in redo]), strict=True):
+                encodings[i] = e
         unk = self.unk_id
         return [
             Encoded(
@@ -139,38 +186,44 @@ class Engine:
             for e in encodings
         ]
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` without truncation (for the 413 of ``truncate: false``)."""
+        return len(self._untruncated().encode(text).ids)
+
+    def _untruncated(self) -> Tokenizer:
+        full = self._full_tokenizer
+        if full is None:
+            full = Tokenizer.from_str(self._tokenizer.to_str())
+            full.no_truncation()
+            self._full_tokenizer = full
+        return full
+
     def infer(self, batch: Sequence[Encoded]) -> np.ndarray:
         """Logits ``float32 [len(batch), num_labels]``; the batch is right-padded to its longest input."""
-        n = len(batch)
-        width = max(e.n_tokens for e in batch)
-        input_ids = np.full((n, width), self._pad_id, dtype=np.int64)
-        attention_mask = np.zeros((n, width), dtype=np.int64)
-        token_type_ids = np.zeros((n, width), dtype=np.int64)
-        for row, e in enumerate(batch):
-            input_ids[row, : e.n_tokens] = e.ids
-            attention_mask[row, : e.n_tokens] = 1
-            token_type_ids[row, : e.n_tokens] = e.type_ids
-        available = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-        }
+        available = pad_batch([e.ids for e in batch], [e.type_ids for e in batch], self._pad_id)
         feeds = {name: available[name] for name in self._input_names}
         (logits,) = self._session.run([self._output_name], feeds)
         return np.asarray(logits, dtype=np.float32)
 
     def predictions(self, logits: np.ndarray) -> list[Prediction]:
-        """Label, confidence and per-label scores for each row of ``logits``."""
-        probs = softmax(np.atleast_2d(logits))
+        """Label, confidence and per-label scores for each row of raw ``logits`` z, calibrated by the
+        manifest (docs/contracts.md): ``c = (z + bias) / temperature``, scores = softmax(c), label =
+        argmax(c), ``needs_review`` = confidence < review.threshold (false without a review block)."""
+        raw = np.atleast_2d(logits).astype(np.float64)
+        calibrated = (raw + self._bias) / self._temperature
+        probs = softmax(calibrated)
         out: list[Prediction] = []
-        for row in probs:
-            label_id = int(row.argmax())
+        for z, c, row in zip(raw, calibrated, probs, strict=True):
+            label_id = int(c.argmax())
+            confidence = float(row[label_id])
             out.append(
                 Prediction(
                     label=self.labels[label_id],
                     label_id=label_id,
-                    confidence=float(row[label_id]),
+                    confidence=confidence,
                     scores={label: float(p) for label, p in zip(self.labels, row, strict=True)},
+                    needs_review=self.review_threshold is not None and confidence < self.review_threshold,
+                    raw_scores={label: float(v) for label, v in zip(self.labels, z, strict=True)},
                 )
             )
         return out
@@ -185,6 +238,17 @@ class Engine:
                 "manifest.json labels; re-run `python -m export.onnx`"
             )
         logger.info("warm-up inference done (model %s)", self.model_version)
+
+
+def _cut_at_space(text: str, cap: int) -> str:
+    """``text`` cut at the last whitespace before ``cap`` characters (``text`` itself when short enough or
+    when there is no whitespace near the cap)."""
+    if len(text) <= cap:
+        return text
+    for i in range(cap, max(0, cap - _CUT_SEARCH), -1):
+        if text[i].isspace():
+            return text[:i]
+    return text
 
 
 def _unk_id(tokenizer: Tokenizer) -> int | None:

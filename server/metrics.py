@@ -26,6 +26,8 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0
 _FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _TOKEN_BUCKETS = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512)
 _BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+_WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_PADDED_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
 class Metrics:
@@ -64,13 +66,29 @@ class Metrics:
         self.queue_wait = Histogram(
             f"{PREFIX}_queue_wait_seconds",
             "Time an item waited in the micro-batching queue.",
-            buckets=_FAST_BUCKETS,
+            buckets=_WAIT_BUCKETS,
             registry=r,
         )
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size_items",
             "Items per micro-batch sent to ONNX Runtime.",
             buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.padded_tokens = Histogram(
+            f"{PREFIX}_batch_padded_tokens",
+            "Tokens per micro-batch including padding (items x longest item).",
+            buckets=_PADDED_BUCKETS,
+            registry=r,
+        )
+        self.padding_tokens = Counter(
+            f"{PREFIX}_padding_tokens_total",
+            "Pad tokens fed to the model (padded minus real tokens); divide by batch_padded_tokens_sum.",
+            registry=r,
+        )
+        self.inflight = Gauge(
+            f"{PREFIX}_inflight_requests",
+            "Prediction requests admitted and not yet answered.",
             registry=r,
         )
         self.input_tokens = Histogram(
@@ -97,7 +115,13 @@ class Metrics:
         )
         self.rejections = Counter(
             f"{PREFIX}_rejected_items_total",
-            "Items refused before inference, by reason (queue_full, not_ready).",
+            "Items refused before inference, by reason (queue_full, not_ready, timeout, disconnected).",
+            ["reason"],
+            registry=r,
+        )
+        self.rejected_requests = Counter(
+            f"{PREFIX}_rejected_requests_total",
+            "Requests refused by admission control before their body was read (overloaded, not_ready).",
             ["reason"],
             registry=r,
         )

@@ -3,6 +3,11 @@
 A request only puts a record into a bounded in-memory queue (never waits); one background thread appends the
 records to the file. A full queue, a full disk or an unwritable path drops records and counts them
 (``ticket_triage_prediction_log_dropped_total``); predictions are never affected.
+
+Memory is bounded: the request path guesses the language itself, so a queued record holds the ticket text
+only when text logging is on, and then the queue also stops at ``max_queued_bytes`` of text. The file rotates
+at ``max_bytes`` (``path.1`` ... ``path.<backups>``); the path ``-`` writes to stdout instead (for platforms
+that collect stdout, e.g. Cloud Logging).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,8 +23,6 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import msgspec
-
-from server.language import guess_language
 
 __all__ = ["PredictionLog", "utc_timestamp"]
 
@@ -44,9 +48,18 @@ class PredictionLog:
         include_text: bool = False,
         queue_size: int = 10_000,
         on_drop: Callable[[int], None] | None = None,
+        max_bytes: int = 100 * 1024 * 1024,
+        backups: int = 3,
+        max_queued_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.path = path
         self.include_text = include_text
+        self.to_stdout = str(path) == "-"
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0  # text characters waiting in the queue (only with include_text)
+        self._size = 0
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._on_drop = on_drop
         self._encoder = msgspec.json.Encoder()
@@ -74,12 +87,28 @@ class PredictionLog:
             "included" if self.include_text else "not included",
         )
 
-    def log(self, record: dict[str, Any], text: str) -> None:
-        """Queue one record and its input text; never blocks (a full queue drops it). The writer thread adds
-        ``language`` (guessed from ``text``) and ``text`` itself only when text logging is enabled."""
+    def log(self, record: dict[str, Any], text: str | None = None) -> None:
+        """Queue one record; never blocks (a full queue drops it). ``text`` is kept and written only when
+        text logging is enabled."""
+        if not self.include_text:
+            text = None
+        n = len(text) if text is not None else 0
+        with self._lock:
+            if n and self._queued_bytes + n > self.max_queued_bytes:
+                full = True
+            else:
+                full = False
+                self._queued_bytes += n
+        if full:
+            self._drop(
+                1, "the prediction-log queue holds too much text (the disk is slower than the traffic)"
+            )
+            return
         try:
             self._queue.put_nowait((record, text))
         except queue.Full:
+            with self._lock:
+                self._queued_bytes -= n
             self._drop(1, "the prediction-log queue is full (the disk is slower than the traffic)")
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -116,8 +145,17 @@ class PredictionLog:
             if self._file is None:
                 self._open()
             assert self._file is not None
+            if (
+                not self.to_stdout
+                and self.max_bytes
+                and self._size
+                and self._size + len(data) > self.max_bytes
+            ):
+                self._rotate()
+                assert self._file is not None
             self._file.write(data)
             self._file.flush()
+            self._size += len(data)
             self.written += len(records)
         except (OSError, ValueError, TypeError, msgspec.EncodeError) as exc:
             self._close_file()
@@ -125,17 +163,36 @@ class PredictionLog:
             self._drop(len(records), f"cannot append to {self.path}: {reason}")
 
     def _complete(self, item: object) -> dict[str, Any]:
-        record, text = cast("tuple[dict[str, Any], str]", item)
-        record["language"] = guess_language(text)
-        if self.include_text:
+        record, text = cast("tuple[dict[str, Any], str | None]", item)
+        if text is not None:
+            with self._lock:
+                self._queued_bytes -= len(text)
             record["text"] = text
         return record
 
     def _open(self) -> None:
+        if self.to_stdout:
+            self._file = sys.stdout.buffer
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("ab")
+        self._size = self._file.tell()
+
+    def _rotate(self) -> None:
+        """``path`` -> ``path.1`` -> ... -> ``path.<backups>`` (the oldest is deleted); a fresh ``path``."""
+        self._close_file()
+        for i in range(self.backups, 0, -1):
+            source = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
+            if source.exists():
+                source.replace(self.path.with_name(f"{self.path.name}.{i}"))
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        self._open()
 
     def _close_file(self) -> None:
+        if self.to_stdout:
+            self._file = None
+            return
         if self._file is not None:
             # a failed flush on close (disk full) loses those bytes; they are already counted as dropped
             with contextlib.suppress(OSError):

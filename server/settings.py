@@ -39,11 +39,22 @@ class Settings:
     # cross-request micro-batching
     # (measured, benchmarks/ and docs/server.md: on 2 CPU cores batching pays off for short texts only, so the
     # padded-token budget keeps typical ~100-token tickets in batches of 1-2 and no request waits for company)
-    max_batch_size: int = 8
+    # None = by device: 1 on CPU (int8 logits move with batch mates, and batching does not pay on few cores),
+    # GPU_MAX_BATCH_SIZE on CUDA
+    max_batch_size: int | None = None
     max_batch_tokens: int = 256
     batch_max_wait_ms: float = 0.0
     max_queue_size: int = 128
     retry_after_s: int = 1
+    # admission control: requests admitted (body read, queued or running) at once; more get a 429 before their
+    # body is read. 0 = MAX_QUEUE_SIZE + INFERENCE_WORKERS
+    max_inflight_requests: int = 0
+    # a request not answered within this many seconds gets 503 (0 = no deadline)
+    request_timeout_s: float = 30.0
+    # execution provider: auto (CUDA for a cuda bundle when available, else CPU), cpu, cuda
+    execution_provider: str = "auto"
+    gpu_max_batch_size: int = 32
+    gpu_max_batch_tokens: int = 16_384
     # request limits
     max_text_chars: int = 20_000
     max_batch_items: int = 64
@@ -56,6 +67,10 @@ class Settings:
     prediction_log_path: Path | None = None
     prediction_log_text: bool = False
     prediction_log_queue_size: int = 10_000
+    prediction_log_max_bytes: int = 100 * 1024 * 1024
+    prediction_log_backups: int = 3
+    # fault injection for the fault tests only (never set in production): "collector" kills the batcher
+    inject_fault: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,11 +91,22 @@ class Settings:
             port=reader.integer("PORT", defaults.port, 1, 65535),
             inference_workers=reader.integer("INFERENCE_WORKERS", defaults.inference_workers, 1, 64),
             ort_intra_op_threads=reader.integer("ORT_INTRA_OP_THREADS", defaults.ort_intra_op_threads, 1, 64),
-            max_batch_size=reader.integer("MAX_BATCH_SIZE", defaults.max_batch_size, 1, 1024),
+            max_batch_size=reader.optional_integer("MAX_BATCH_SIZE", 1, 1024),
             max_batch_tokens=reader.integer("MAX_BATCH_TOKENS", defaults.max_batch_tokens, 1, 10_000_000),
             batch_max_wait_ms=reader.number("BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms, 0.0, 1000.0),
             max_queue_size=reader.integer("MAX_QUEUE_SIZE", defaults.max_queue_size, 1, 1_000_000),
             retry_after_s=reader.integer("RETRY_AFTER_S", defaults.retry_after_s, 1, 3600),
+            max_inflight_requests=reader.integer(
+                "MAX_INFLIGHT_REQUESTS", defaults.max_inflight_requests, 0, 1_000_000
+            ),
+            request_timeout_s=reader.number("REQUEST_TIMEOUT_S", defaults.request_timeout_s, 0.0, 3600.0),
+            execution_provider=reader.choice(
+                "EXECUTION_PROVIDER", defaults.execution_provider, ("auto", "cpu", "cuda")
+            ),
+            gpu_max_batch_size=reader.integer("GPU_MAX_BATCH_SIZE", defaults.gpu_max_batch_size, 1, 1024),
+            gpu_max_batch_tokens=reader.integer(
+                "GPU_MAX_BATCH_TOKENS", defaults.gpu_max_batch_tokens, 1, 10_000_000
+            ),
             max_text_chars=reader.integer("MAX_TEXT_CHARS", defaults.max_text_chars, 1, 10_000_000),
             max_batch_items=reader.integer("MAX_BATCH_ITEMS", defaults.max_batch_items, 1, 100_000),
             log_level=reader.choice("LOG_LEVEL", defaults.log_level, _LOG_LEVELS, upper=True),
@@ -92,9 +118,33 @@ class Settings:
             prediction_log_queue_size=reader.integer(
                 "PREDICTION_LOG_QUEUE_SIZE", defaults.prediction_log_queue_size, 1, 10_000_000
             ),
+            prediction_log_max_bytes=reader.integer(
+                "PREDICTION_LOG_MAX_BYTES", defaults.prediction_log_max_bytes, 0, 1 << 40
+            ),
+            prediction_log_backups=reader.integer(
+                "PREDICTION_LOG_BACKUPS", defaults.prediction_log_backups, 0, 1000
+            ),
+            inject_fault=reader.choice("SERVER_INJECT_FAULT", "", ("", "collector")),
         )
         settings.check()
         return settings
+
+    @property
+    def inflight_limit(self) -> int:
+        """Requests admitted at once (MAX_INFLIGHT_REQUESTS, or MAX_QUEUE_SIZE + INFERENCE_WORKERS)."""
+        return self.max_inflight_requests or self.max_queue_size + self.inference_workers
+
+    @property
+    def prediction_log_stdout(self) -> bool:
+        return self.prediction_log_path is not None and str(self.prediction_log_path) == "-"
+
+    def batch_limits(self, device: str) -> tuple[int, int]:
+        """``(max_batch_size, max_batch_tokens)`` for the device the model runs on."""
+        if device == "cuda":
+            return self.max_batch_size or self.gpu_max_batch_size, max(
+                self.max_batch_tokens, self.gpu_max_batch_tokens
+            )
+        return self.max_batch_size or 1, self.max_batch_tokens
 
     def check(self) -> None:
         """Cross-field rules (also used when Settings are built in code, e.g. by tests)."""
@@ -129,6 +179,11 @@ class _Reader:
         if not lo <= value <= hi:
             raise SettingsError(f"{name}={value} is out of range: expected an integer between {lo} and {hi}")
         return value
+
+    def optional_integer(self, name: str, lo: int, hi: int) -> int | None:
+        if self._env.get(name, "").strip() in {"", "auto"}:
+            return None
+        return self.integer(name, lo, lo, hi)
 
     def number(self, name: str, default: float, lo: float, hi: float) -> float:
         value = self._get(name, default, float, f"a number between {lo:g} and {hi:g}")

@@ -16,7 +16,8 @@ from litestar.testing import TestClient
 
 from server.bundle import Bundle, load_bundle
 from server.engine import Encoded, Engine, softmax
-from tests.server.conftest import make_settings, ready_client
+from server.errors import ERROR_TYPES
+from tests.server.conftest import REPO_ROOT, make_settings, ready_client
 from tests.server.test_engine import _raw_logits
 
 TICKET = {
@@ -185,17 +186,17 @@ BAD_INPUT = [
         415,
         "must be UTF-8",
     ),
-    ("/predict", b"{}", JSON, 400, "Object missing required field `text`"),
-    ("/predict", b'{"text": 5}', JSON, 400, "Expected `str`, got `int`"),
-    ("/predict", b'{"text": null}', JSON, 400, "Expected `str`, got `null`"),
-    ("/predict", b'{"text": "x", "subject": ["a"]}', JSON, 400, "Expected `str | null`, got `array`"),
-    ("/predict", b'["x"]', JSON, 400, "Expected `object`, got `array`"),
+    ("/predict", b"{}", JSON, 422, "Object missing required field `text`"),
+    ("/predict", b'{"text": 5}', JSON, 422, "Expected `str`, got `int`"),
+    ("/predict", b'{"text": null}', JSON, 422, "Expected `str`, got `null`"),
+    ("/predict", b'{"text": "x", "subject": ["a"]}', JSON, 422, "Expected `str | null`, got `array`"),
+    ("/predict", b'["x"]', JSON, 422, "Expected `object`, got `array`"),
     ("/predict", b'{"text": ""}', JSON, 422, "text is empty or whitespace only"),
     ("/predict", b'{"text": " \\n\\t ", "subject": "s"}', JSON, 422, "text is empty or whitespace only"),
-    ("/predict/batch", b"{}", JSON, 400, "Object missing required field `items`"),
-    ("/predict/batch", b'{"items": []}', JSON, 400, "Expected `array` of length >= 1"),
-    ("/predict/batch", b'{"items": {"text": "x"}}', JSON, 400, "Expected `array`, got `object`"),
-    ("/predict/batch", b'{"items": [{"text": "a"}, {"text": 1}]}', JSON, 400, "Expected `str`, got `int`"),
+    ("/predict/batch", b"{}", JSON, 422, "Object missing required field `items`"),
+    ("/predict/batch", b'{"items": []}', JSON, 422, "Expected `array` of length >= 1"),
+    ("/predict/batch", b'{"items": {"text": "x"}}', JSON, 422, "Expected `array`, got `object`"),
+    ("/predict/batch", b'{"items": [{"text": "a"}, {"text": 1}]}', JSON, 422, "Expected `str`, got `int`"),
     ("/predict/batch", b'{"items": [{"text": "a"}, {"text": "  "}]}', JSON, 422, "items[1].text is empty"),
     ("/predict/batch", b'{"text": "x"}', {"Content-Type": "text/csv"}, 415, "not supported"),
 ]
@@ -209,6 +210,7 @@ def test_bad_input_gets_a_clear_4xx(
     assert response.status_code == status, response.text
     error = response.json()
     assert error["status_code"] == status
+    assert error["error_type"] == ERROR_TYPES[status]
     assert fragment in json.dumps(error), error
 
 
@@ -305,7 +307,29 @@ def test_index_page(client: TestClient[Litestar]) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert '<textarea id="text"' in response.text and 'fetch("predict"' in response.text
+    assert response.text == (REPO_ROOT / "server" / "static" / "index.html").read_text(encoding="utf-8")
+
+
+def _assert_strict_csp(headers: Any) -> None:
+    policy = headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_page_and_static_files_have_a_strict_csp(client: TestClient[Litestar]) -> None:
+    _assert_strict_csp(client.get("/").headers)
+    static = sorted(p for p in (REPO_ROOT / "server" / "static").iterdir() if p.suffix in {".js", ".css"})
+    for path in static:
+        response = client.get(f"/static/{path.name}")
+        assert response.status_code == 200, path.name
+        assert response.content == path.read_bytes()
+        _assert_strict_csp(response.headers)
+    missing = client.get("/static/no-such-file.js")
+    assert missing.status_code == 404
+    assert missing.json()["error_type"] == "not_found"
 
 
 # --- readiness, back-pressure, failures ------------------------------------------------------------
@@ -399,10 +423,11 @@ def test_full_queue_answers_429_with_retry_after(bundle_dir: Path) -> None:
         running.join(10)
         queued.join(10)
         assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "2"
-        assert "the server is busy" in refused.json()["detail"]
+        assert refused.headers["retry-after"] == "2"  # nothing drained yet: RETRY_AFTER_S
+        assert refused.json()["error_type"] == "overloaded"
+        assert "the server is at capacity" in refused.json()["detail"]
         assert sorted(results) == [200, 200]
-        assert _metric(client, "ticket_triage_rejected_items_total", reason="queue_full") == 1
+        assert _metric(client, "ticket_triage_rejected_requests_total", reason="overloaded") == 1
 
 
 def test_failed_load_is_reported(bundle_copy: Path) -> None:
@@ -424,7 +449,7 @@ def test_failed_load_is_reported(bundle_copy: Path) -> None:
 
 
 class BrokenEngine(Engine):
-    """The real engine, with a bug that shows after warm-up (to exercise the catch-all handler)."""
+    """The real engine, with a failure that shows after warm-up: in ORT (``infer``) or in scoring."""
 
     warmed = False
 
@@ -434,22 +459,47 @@ class BrokenEngine(Engine):
 
     def infer(self, batch: Sequence[Encoded]) -> np.ndarray:
         if self.warmed:
-            raise RuntimeError("simulated bug in the inference path")
+            raise RuntimeError("simulated failure in the inference path")
         return super().infer(batch)
+
+
+class BuggyEngine(BrokenEngine):
+    def infer(self, batch: Sequence[Encoded]) -> np.ndarray:
+        return Engine.infer(self, batch)
+
+    def predictions(self, logits: np.ndarray) -> Any:
+        raise RuntimeError("simulated bug in the scoring code")
+
+
+def test_inference_failure_is_a_logged_json_424(bundle_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(bundle_dir)
+    with ready_client(settings, engine_factory=BrokenEngine.load) as client:
+        response = client.post("/predict", json=TICKET, headers={"X-Request-ID": "bug-1"})
+        assert client.get("/ready").status_code == 200  # one failed batch does not make the server unready
+    assert response.status_code == 424
+    assert response.json() == {
+        "status_code": 424,
+        "error_type": "inference",
+        "detail": "inference failed for this request; it is logged under request id bug-1",
+    }
+    assert "simulated failure" not in response.text  # no internals leak to the client
+    assert "inference failed (request_id=bug-1)" in caplog.text
+    assert "simulated failure in the inference path" in caplog.text
 
 
 def test_server_bugs_are_a_logged_json_500(bundle_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = make_settings(bundle_dir)
-    with ready_client(settings, engine_factory=BrokenEngine.load) as client:
-        response = client.post("/predict", json=TICKET, headers={"X-Request-ID": "bug-1"})
+    with ready_client(settings, engine_factory=BuggyEngine.load) as client:
+        response = client.post("/predict", json=TICKET, headers={"X-Request-ID": "bug-2"})
     assert response.status_code == 500
     assert response.json() == {
         "status_code": 500,
-        "detail": "internal server error; it is logged under request id bug-1",
+        "error_type": "internal",
+        "detail": "internal server error; it is logged under request id bug-2",
     }
-    assert "simulated bug" not in response.text  # no internals leak to the client
-    assert "unhandled error on POST /predict (request_id=bug-1)" in caplog.text
-    assert "simulated bug in the inference path" in caplog.text
+    assert "simulated bug" not in response.text
+    assert "unhandled error on POST /predict (request_id=bug-2)" in caplog.text
+    assert "simulated bug in the scoring code" in caplog.text
 
 
 def test_request_log_line_per_request(bundle_dir: Path, caplog: pytest.LogCaptureFixture) -> None:

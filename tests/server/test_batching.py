@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.batching import BatchConfig, BatcherClosedError, MicroBatcher, QueueFullError
+from server.batching import (
+    BatchConfig,
+    BatcherClosedError,
+    BatcherDeadError,
+    InferenceError,
+    MicroBatcher,
+    QueueFullError,
+)
 from server.bundle import load_bundle
 from server.engine import Encoded, Engine
 from server.metrics import Metrics
@@ -195,11 +202,51 @@ def test_inference_errors_reach_every_item_of_the_batch(engine: Engine) -> None:
     async def scenario() -> None:
         batcher = MicroBatcher(broken, BatchConfig(max_batch_size=4, max_wait_ms=50, workers=1))
         batcher.start()
-        with pytest.raises(RuntimeError, match="ORT failed"):
+        with pytest.raises(InferenceError, match="inference failed for a batch of 2 items") as caught:
             await batcher.infer(_items(engine, [4, 5]))
+        assert isinstance(caught.value.__cause__, RuntimeError)
+        assert str(caught.value.__cause__) == "ORT failed"
         await batcher.close()
 
     asyncio.run(scenario())
+
+
+def test_a_dead_collector_fails_waiting_items_and_reports(engine: Engine) -> None:
+    deaths: list[BaseException] = []
+    config = BatchConfig(max_batch_size=1, workers=1, inject_fault="collector")
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(engine.infer, config, on_dead=deaths.append)
+        batcher.start()
+        futures = batcher.submit(_items(engine, [4, 5, 6]))
+        results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), timeout=10)
+        assert all(isinstance(r, BatcherDeadError) for r in results), results
+        with pytest.raises(BatcherDeadError, match="injected collector failure"):
+            batcher.submit(_items(engine, [4]))
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert len(deaths) == 1 and "injected collector failure" in str(deaths[0])
+
+
+def test_drain_rate_gives_retry_after_and_padding_is_counted(engine: Engine) -> None:
+    metrics = Metrics()
+    config = BatchConfig(max_batch_size=2, max_batch_tokens=100, workers=1, retry_after_min_s=1)
+
+    async def scenario() -> MicroBatcher:
+        batcher = MicroBatcher(engine.infer, config, metrics)
+        batcher.start()
+        assert batcher.retry_after_s() == 1  # nothing measured yet: the minimum
+        for _ in range(5):
+            await asyncio.gather(*batcher.submit(_items(engine, [4, 8])))
+        await batcher.close()
+        return batcher
+
+    batcher = asyncio.run(scenario())
+    assert batcher.drain_rate > 0
+    text = metrics.render().decode()
+    assert "ticket_triage_batch_padded_tokens_sum 80.0" in text  # 5 batches x 2 items x 8 tokens
+    assert "ticket_triage_padding_tokens_total 20.0" in text  # 5 x (16 - 12)
 
 
 def test_no_waiting_once_the_token_budget_is_used(engine: Engine) -> None:
