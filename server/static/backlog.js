@@ -165,8 +165,8 @@ export function initBacklog(getInfo) {
 
   function compare(a, b) {
     const sign = order.direction === "ascending" ? 1 : -1;
-    const missing = (r) => (r.prediction ? 0 : 1); // rows without a prediction always last
-    if (missing(a) !== missing(b)) return missing(a) - missing(b);
+    const missing = (r) => (r.prediction ? 0 : 1); // by priority or confidence: rows without one last
+    if (order.key !== "row" && missing(a) !== missing(b)) return missing(a) - missing(b);
     let d = 0;
     if (order.key === "priority" && a.prediction) {
       d = urgencyRank(a.prediction.label, run.labels) - urgencyRank(b.prediction.label, run.labels);
@@ -197,7 +197,7 @@ export function initBacklog(getInfo) {
       "data-row": r.row,
       "data-label": p?.label ?? "",
       "data-confidence": p?.confidence ?? "",
-      "data-needs-review": review,
+      "data-needs-review": String(review),
       class: review ? "needs-review" : null,
     }, [
       el("td", {class: "num"}, r.row),

@@ -1,4 +1,4 @@
-// Small DOM and formatting helpers shared by the views (no innerHTML anywhere: text is always text).
+// Small DOM and formatting helpers shared by the views (never HTML strings: text is always set as text).
 "use strict";
 
 /** el("td", {class: "x", "data-row": 3}, "text" | node | [nodes]) */
