@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# Deploy an image to the Cloud Run service, smoke-test it, and roll traffic back to the previous revision if the
-# new one fails. Used by cloud/cloudbuild/release.yaml (one step, because Cloud Build runs no step after a failed
-# one); runnable by hand with gcloud logged in:
+# Canary release of a server image on Cloud Run: deploy the new revision with no traffic under the tag `candidate`,
+# smoke-test the candidate's own URL, then shift traffic (CANARY_PERCENT first, a check, then 100%), and put the
+# traffic back where it was on any failure. Used by cloud/cloudbuild/release.yaml (one step, because Cloud Build
+# runs no step after a failed one); runnable by hand with gcloud logged in:
 #
+#   python cloud/smoke.py expect --bundle bundles/<model_version> > smoke-expected.json
 #   SERVICE=ticket-triage REGION=europe-west4 IMAGE=europe-west4-docker.pkg.dev/p/ticket-triage/server:abc \
-#   RUN_SERVICE_ACCOUNT=ticket-triage-run@p.iam.gserviceaccount.com cloud/deploy.sh
+#   RUN_SERVICE_ACCOUNT=ticket-triage-run@p.iam.gserviceaccount.com SMOKE_EXPECTED=smoke-expected.json \
+#   cloud/deploy.sh
 #
-# Exit: 0 deployed and healthy; 1 deploy or smoke test failed (traffic back on the previous revision if any).
+# 1. record the service's traffic (revision=percent pairs); none: a first deploy
+# 2. `gcloud run services replace` cloud/run/service.yaml rendered with the image, a new revision name and a traffic
+#    block = the recorded traffic + the new revision at 0% tagged `candidate` (the YAML form of
+#    `gcloud run deploy --no-traffic --tag candidate`, which would ignore the service spec). First deploy: 100%.
+# 3. smoke the candidate URL (cloud/smoke.py check: /ready, then /predict on cloud/smoke/tickets.json, every label
+#    as the bundle gives it offline, SMOKE_EXPECTED); failure here: traffic never moved
+# 4. CANARY_PERCENT (default 10; 0 = straight to 100) to the new revision, smoke the service URL, then 100%, smoke
+# 5. any failure after traffic moved: `update-traffic --to-revisions=<recorded pairs>`; exit 1
+#
+# Exit: 0 released; 1 deploy or smoke test failed (traffic as it was before); 64 bad arguments.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,30 +26,47 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${REGION:?set REGION (e.g. europe-west4)}"
 : "${IMAGE:?set IMAGE (the server image with its bundle)}"
 : "${RUN_SERVICE_ACCOUNT:?set RUN_SERVICE_ACCOUNT (the service identity of the Cloud Run service)}"
+: "${SMOKE_EXPECTED:?set SMOKE_EXPECTED (the output of: python cloud/smoke.py expect --bundle BUNDLE)}"
 SMOKE_RETRIES="${SMOKE_RETRIES:-30}"
 SMOKE_DELAY_S="${SMOKE_DELAY_S:-2}"
-SMOKE_PAYLOAD='{"subject": "Cannot log in", "text": "Since the update this morning no one in our team can log in to the dashboard. Please help urgently."}'
+CANARY_PERCENT="${CANARY_PERCENT:-10}"
+PYTHON="${PYTHON:-python3}"
+export REVISION="${REVISION:-${SERVICE}-$(date -u +%Y%m%d-%H%M%S)}"
+if ! [[ "${CANARY_PERCENT}" =~ ^[0-9]+$ ]] || ((CANARY_PERCENT > 99)); then
+    echo "CANARY_PERCENT must be 0..99, got '${CANARY_PERCENT}'" >&2
+    exit 64
+fi
+[[ -f "${SMOKE_EXPECTED}" ]] || { echo "SMOKE_EXPECTED=${SMOKE_EXPECTED}: no such file" >&2; exit 64; }
 
 log() { printf '%s [deploy] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
-describe() {
-    gcloud run services describe "${SERVICE}" --region="${REGION}" --format="value($1)" 2>/dev/null || true
+# A field of the service's JSON description (cloud/smoke.py field): url | traffic (rev=percent,...) | tag-url TAG.
+service_field() {
+    gcloud run services describe "${SERVICE}" --region="${REGION}" --format=json 2>/dev/null |
+        "${PYTHON}" "${here}/smoke.py" field "$@" 2>/dev/null || true
 }
 
-previous="$(describe status.latestReadyRevisionName)"
-log "service ${SERVICE} in ${REGION}: serving revision '${previous:-none (first deploy)}'"
+smoke() {
+    local url="$1" token
+    token="$(gcloud auth print-identity-token --audiences="${url}" 2>/dev/null || gcloud auth print-identity-token)"
+    SMOKE_TOKEN="${token}" "${PYTHON}" "${here}/smoke.py" check --url "${url}" --expected "${SMOKE_EXPECTED}" \
+        --retries "${SMOKE_RETRIES}" --delay "${SMOKE_DELAY_S}"
+}
 
-rollback() {
+previous="$(service_field traffic)"
+log "service ${SERVICE} in ${REGION}: traffic '${previous:-none (first deploy)}'; new revision ${REVISION}"
+
+traffic_moved=0
+fail() {
     log "FAILED: $1"
-    local current
-    current="$(describe status.latestReadyRevisionName)"
-    if [[ -n "${previous}" && "${previous}" != "${current}" ]]; then
-        log "rolling back: all traffic to ${previous}"
-        gcloud run services update-traffic "${SERVICE}" --region="${REGION}" --to-revisions="${previous}=100"
+    if [[ ${traffic_moved} -eq 1 && -n "${previous}" ]]; then
+        log "rolling back: traffic to ${previous}"
+        gcloud run services update-traffic "${SERVICE}" --region="${REGION}" --to-revisions="${previous}" ||
+            log "ERROR: the rollback failed too; set it by hand: gcloud run services update-traffic ${SERVICE} --to-revisions=${previous}"
     elif [[ -n "${previous}" ]]; then
-        log "the previous revision ${previous} is still the latest ready one; traffic unchanged"
+        log "traffic never moved: still ${previous} (the candidate revision ${REVISION} serves nothing)"
     else
-        log "first deploy: there is no previous revision to roll back to"
+        log "first deploy: there is no earlier revision to fall back to"
     fi
     exit 1
 }
@@ -45,32 +74,47 @@ rollback() {
 rendered="$(mktemp)"
 trap 'rm -f "${rendered}"' EXIT
 "${here}/render.sh" "${here}/run/service.yaml" >"${rendered}"
-
-log "deploying ${IMAGE}"
-if ! gcloud run services replace "${rendered}" --region="${REGION}"; then
-    rollback "gcloud run services replace failed (see the revision's logs: the startup probe is /ready)"
+if [[ -n "${previous}" ]]; then
+    # Replace the template's traffic block (the file's last key) with: as now, plus the candidate at 0%.
+    sed -i.bak '/^  traffic:/,$d' "${rendered}" && rm -f "${rendered}.bak"
+    {
+        echo "  traffic:"
+        IFS=',' read -r -a pairs <<<"${previous}"
+        for pair in "${pairs[@]}"; do
+            printf '    - revisionName: %s\n      percent: %s\n' "${pair%=*}" "${pair##*=}"
+        done
+        printf '    - revisionName: %s\n      percent: 0\n      tag: candidate\n' "${REVISION}"
+    } >>"${rendered}"
 fi
-url="$(describe status.url)"
-revision="$(describe status.latestReadyRevisionName)"
-[[ -n "${url}" ]] || rollback "the service has no URL after the deploy"
-log "new revision ${revision} at ${url}"
 
-token="$(gcloud auth print-identity-token --audiences="${url}" 2>/dev/null || gcloud auth print-identity-token)"
-auth=(-H "Authorization: Bearer ${token}")
+log "deploying ${IMAGE} as ${REVISION}${previous:+ (no traffic, tag candidate)}"
+gcloud run services replace "${rendered}" --region="${REGION}" ||
+    fail "gcloud run services replace failed (see the revision's logs: the startup probe is /ready)"
 
-ready=0
-for ((i = 1; i <= SMOKE_RETRIES; i++)); do
-    if curl -fsS --max-time 10 "${auth[@]}" "${url}/ready" >/dev/null; then
-        ready=1
-        break
-    fi
-    sleep "${SMOKE_DELAY_S}"
-done
-[[ ${ready} -eq 1 ]] || rollback "/ready did not answer 200 after ${SMOKE_RETRIES} tries"
-
-answer="$(curl -fsS --max-time 20 "${auth[@]}" -H 'Content-Type: application/json' -d "${SMOKE_PAYLOAD}" \
-    "${url}/predict")" || rollback "POST /predict failed"
-if ! grep -q '"label"' <<<"${answer}" || ! grep -q '"model_version"' <<<"${answer}"; then
-    rollback "POST /predict answered without label/model_version: ${answer}"
+if [[ -z "${previous}" ]]; then
+    url="$(service_field url)"
+    [[ -n "${url}" ]] || fail "the service has no URL after the deploy"
+    smoke "${url}" || fail "smoke test of ${url} failed"
+    log "first deploy released: ${REVISION} at ${url}"
+    exit 0
 fi
-log "smoke test passed: ${answer}"
+
+candidate="$(service_field tag-url candidate)"
+[[ -n "${candidate}" ]] || fail "no URL for the tag 'candidate' after the deploy"
+log "smoke test of the candidate at ${candidate}"
+smoke "${candidate}" || fail "smoke test of the candidate ${candidate} failed"
+
+url="$(service_field url)"
+if ((CANARY_PERCENT > 0)); then
+    log "canary: ${CANARY_PERCENT}% of the traffic to ${REVISION}"
+    traffic_moved=1
+    gcloud run services update-traffic "${SERVICE}" --region="${REGION}" \
+        --to-revisions="${REVISION}=${CANARY_PERCENT}" || fail "update-traffic to ${CANARY_PERCENT}% failed"
+    smoke "${url}" || fail "smoke test of ${url} at ${CANARY_PERCENT}% failed"
+fi
+log "all traffic to ${REVISION}"
+traffic_moved=1
+gcloud run services update-traffic "${SERVICE}" --region="${REGION}" --to-revisions="${REVISION}=100" ||
+    fail "update-traffic to 100% failed"
+smoke "${url}" || fail "smoke test of ${url} at 100% failed"
+log "released: ${REVISION} serves 100% at ${url}"

@@ -2,7 +2,7 @@
 # GPU training image (Vertex AI GPU custom jobs): CUDA runtime base, train + export groups, onnxruntime-gpu.
 #
 #   docker build -f docker/train-cuda.Dockerfile -t ticket-triage-train-cuda .
-#   docker run --rm --gpus all -e DVC_PULL=0 ticket-triage-train-cuda experiment=smoke trainer.accelerator=gpu
+#   docker run --rm --gpus all -e DVC_PULL=0 ticket-triage-train-cuda experiment=smoke trainer.device=cuda
 #
 # torch (uv.lock: torch 2.15.0+cu132 from PyPI) brings its own CUDA 13 libraries as nvidia-* wheels; the base image
 # adds the CUDA 12 / cuDNN 9 runtime that the onnxruntime-gpu wheel links against. Needs an NVIDIA driver >= 580

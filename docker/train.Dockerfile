@@ -1,8 +1,14 @@
 # syntax=docker/dockerfile:1.7
-# CPU training image (Vertex AI CPU custom jobs, local runs): train + export groups from uv.lock.
+# CPU training image (Vertex AI CPU custom jobs, the release gate, local runs): train + export groups from uv.lock,
+# with the CPU build of torch.
 #
 #   docker build -f docker/train.Dockerfile -t ticket-triage-train .
 #   docker run --rm -e DVC_PULL=0 ticket-triage-train experiment=smoke
+#
+# torch: uv.lock pins torch from PyPI, whose Linux wheel is the CUDA build (~3 GB with its nvidia-* wheels, useless
+# without a GPU). This image installs every locked package at its locked version EXCEPT torch, triton and
+# nvidia-*, then the same torch version from the PyTorch CPU wheel index (~200 MB). --no-deps everywhere: the
+# exported list already holds every dependency, so nothing unlocked can come in.
 #
 # The entrypoint pulls the DVC-tracked data, runs `python -m training.run "$@"`, exports the best checkpoint
 # through the export gate and copies the run directory and the bundle to OUTPUT_GCS_URI (see docker/train-entrypoint.sh).
@@ -19,8 +25,18 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-default-groups --group train --group export --no-install-project
+    uv export --frozen --no-default-groups --group train --group export --no-emit-project --no-hashes \
+        --no-annotate --no-header --output-file /tmp/locked.txt \
+    && torch_version="$(sed -n 's/^torch==\([^ ;]*\).*/\1/p' /tmp/locked.txt)" \
+    && test -n "${torch_version}" \
+    && grep -vE '^(torch|triton|nvidia-[a-z0-9-]+)==' /tmp/locked.txt > /tmp/cpu.txt \
+    && uv venv /opt/venv \
+    && uv pip install --python /opt/venv/bin/python --no-deps -r /tmp/cpu.txt \
+    && uv pip install --python /opt/venv/bin/python --no-deps --index-url "${TORCH_INDEX}" \
+        "torch==${torch_version%%+*}+cpu" \
+    && /opt/venv/bin/python -c "import torch; assert not torch.version.cuda, torch.version.cuda"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH="/opt/venv/bin:${PATH}" \

@@ -5,7 +5,9 @@
 #   TRAIN_SERVICE_ACCOUNT=ticket-triage-train@my-project.iam.gserviceaccount.com \
 #   cloud/vertex/submit.sh gpu experiment=best
 #
-# Arguments after cpu|gpu are Hydra overrides for training.run (default: experiment=best).
+# Arguments after the kind are Hydra overrides for training.run. Default: experiment=quick data=full (MiniLM, CPU,
+# the full data of data.dvc) for cpu,
+# experiment=best (multilingual DistilBERT, bf16, CUDA) for gpu and gpu-multinode.
 # IMAGE_TAG (default latest) picks the image built by cloud/cloudbuild/images.yaml. DRY_RUN=1 prints the rendered
 # job spec instead of submitting it.
 set -euo pipefail
@@ -17,7 +19,9 @@ if [[ $# -lt 1 || ! -f "${here}/train-$1.yaml" ]]; then
 fi
 kind="$1"
 shift
-[[ $# -gt 0 ]] || set -- experiment=best
+if [[ $# -eq 0 ]]; then
+    if [[ "${kind}" == cpu ]]; then set -- experiment=quick data=full; else set -- experiment=best; fi
+fi
 
 # The overrides as a JSON list (the YAML flow form of containerSpec.args); quotes and backslashes escaped.
 json_args=""

@@ -60,14 +60,31 @@ def test_cloud_build_substitutions_are_declared() -> None:
 
 def test_release_pipeline_order_and_rollback() -> None:
     build = load_yaml(REPO_ROOT / "cloud" / "cloudbuild" / "release.yaml")
-    ids = [step["id"] for step in build["steps"]]
-    assert ids == ["fetch-bundle", "export-gate", "build", "push", "deploy"]
-    gate = build["steps"][1]
+    steps = {step["id"]: step for step in build["steps"]}
+    assert list(steps) == [
+        "fetch-bundle",
+        "gate-image",
+        "export-gate",
+        "build",
+        "push",
+        "smoke-expected",
+        "deploy",
+    ]
+    gate = steps["export-gate"]
     assert "--quantize" in gate["args"][-1]
     assert "python -m export.onnx" in gate["args"][-1]
-    assert build["steps"][-1]["args"] == ["cloud/deploy.sh"]
-    deploy = (REPO_ROOT / "cloud" / "deploy.sh").read_text()
-    assert "update-traffic" in deploy and "/ready" in deploy and "/predict" in deploy
+    # The gate runs the code of the commit being released: an image built from this build's source.
+    assert gate["name"] == "gate-image"
+    assert "docker build --file=docker/train.Dockerfile --tag=gate-image ." in steps["gate-image"]["args"][-1]
+    assert "train:latest" not in json.dumps(build)
+    # The W&B key is read only on the W&B path, inside the gate: a bundle from GCS needs no secret at all.
+    assert "availableSecrets" not in build and all("secretEnv" not in step for step in build["steps"])
+    script = gate["args"][-1]
+    assert script.index("manifest.json") < script.index("exit 0") < script.index("fetch_secret.py")
+    assert "smoke.py expect --bundle /models/bundle" in steps["smoke-expected"]["args"][-1]
+    deploy = steps["deploy"]
+    assert deploy["args"] == ["cloud/deploy.sh"]
+    assert "SMOKE_EXPECTED=/workspace/smoke-expected.json" in deploy["env"]
 
 
 def test_cloud_run_service_probes_and_sizing() -> None:

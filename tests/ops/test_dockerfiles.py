@@ -118,3 +118,22 @@ def test_every_copied_path_exists_and_passes_dockerignore() -> None:
                 if source in {"data.dvc", "dvc.yaml", ".dvc/config"} and not exists:
                     pytest.skip(f"{source} is not in the repository yet (data stage)")
                 assert exists, f"{dockerfile.name} copies {source}, which does not exist"
+
+
+def test_cpu_training_image_takes_torch_from_the_cpu_wheel_index() -> None:
+    """Locked versions, but torch from the PyTorch CPU index (PyPI's Linux torch is the ~3 GB CUDA build)."""
+    steps = stages(DOCKER / "train.Dockerfile")["builder"]
+    builder = " ".join(rest for k, rest in steps if k in {"RUN", "ARG"})
+    assert "TORCH_INDEX=https://download.pytorch.org/whl/cpu" in builder
+    assert "uv export --frozen --no-default-groups --group train --group export" in builder
+    assert "grep -vE '^(torch|triton|nvidia-[a-z0-9-]+)=='" in builder
+    assert '--index-url "${TORCH_INDEX}"' in builder and "+cpu" in builder
+    assert "uv sync" not in builder  # a sync would install the CUDA wheel from the lock
+
+
+def test_training_dockerfiles_document_real_config_keys() -> None:
+    """Every trainer.<key>= in the Dockerfiles' comments exists in configs/trainer/cpu.yaml."""
+    keys = set(re.findall(r"^([a-z_]+):", (REPO_ROOT / "configs/trainer/cpu.yaml").read_text(), re.M))
+    for name in ("train.Dockerfile", "train-cuda.Dockerfile"):
+        used = set(re.findall(r"trainer\.([a-z_]+)=", (DOCKER / name).read_text(encoding="utf-8")))
+        assert used <= keys, f"{name} documents unknown trainer keys {sorted(used - keys)}"
