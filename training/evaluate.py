@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from training.baseline import run_baseline
@@ -99,6 +100,7 @@ def evaluate_checkpoint(
     stats = Path(prepared.output_dir) / "stats.json"
     if stats.is_file():
         report["data"]["stats_sha256"] = sha256_file(stats)
+    split_logits: dict[str, Any] = {}
     for split in SPLITS:
         frame = getattr(prepared, split)
         start = time.perf_counter()
@@ -110,6 +112,7 @@ def evaluate_checkpoint(
             device=device,
         )
         seconds = time.perf_counter() - start
+        split_logits[split] = logits
         metrics = classification_metrics(
             frame["label_id"].tolist(), logits.argmax(axis=1), labels, frame["language"].tolist()
         )
@@ -134,11 +137,16 @@ def evaluate_checkpoint(
             "fit_seconds": round(result.fit_seconds, 2),
             **result.metrics,
         }
+    report["calibration"] = calibration_section(
+        split_logits, {s: getattr(prepared, s) for s in SPLITS}, labels, recipe.get("calibration")
+    )
     if train_summary is not None:
         report["train"] = dict(train_summary)
     report["created_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     output_dir.mkdir(parents=True, exist_ok=True)
+    for split, logits in split_logits.items():  # for ablations and ensembles without re-running the model
+        np.save(output_dir / f"{split}_logits.npy", logits.astype(np.float32))
     matrices = {"transformer (test)": report["transformer"]["test"]["confusion_matrix"]}
     if baseline:
         matrices["TF-IDF baseline (test)"] = report["baseline"]["test"]["confusion_matrix"]
@@ -149,6 +157,41 @@ def evaluate_checkpoint(
     write_json_atomic(output_dir / "report.json", report)
     log.info("evaluation report written to %s\n%s", output_dir / "report.json", format_report(report))
     return report
+
+
+def calibration_section(
+    logits: Mapping[str, Any],
+    frames: Mapping[str, Any],
+    labels: Sequence[str],
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit bias/temperature/review band on val (training.calibration); report them on test, before/after.
+
+    The export fits the same on the served ONNX logits; this is the training-side view of what it will do.
+    """
+    from training.calibration import calibration_report, fit_calibration
+
+    options = dict(options or {})
+    target = float(options.get("target_accuracy", 0.70))
+    val_y = frames["val"]["label_id"].to_numpy()
+    test_y = frames["test"]["label_id"].to_numpy()
+    if len(val_y) == 0 or len(test_y) == 0:
+        return {"skipped": "val or test split is empty"}
+    out: dict[str, Any] = {"target_accuracy": target}
+    for name, tune_bias in (("temperature", False), ("bias+temperature", True)):
+        fitted = fit_calibration(logits["val"], val_y, tune_bias=tune_bias, target_accuracy=target)
+        test_report = calibration_report(logits["test"], test_y, fitted)
+        calibrated = fitted.scores(logits["test"])
+        test_metrics = classification_metrics(
+            test_y.tolist(), calibrated.argmax(axis=1), labels, frames["test"]["language"].tolist()
+        )
+        out[name] = {
+            **fitted.to_manifest(),
+            "test": {k: round(v, 4) for k, v in test_report.items()},
+            "test_per_language_macro_f1": test_metrics["per_language_macro_f1"],
+            "test_recall": {lab: test_metrics["per_class"][lab]["recall"] for lab in labels},
+        }
+    return out
 
 
 def format_report(report: Mapping[str, Any]) -> str:
@@ -186,6 +229,22 @@ def format_report(report: Mapping[str, Any]) -> str:
                 for lang in langs
             )
         )
+    for name, section in report.get("calibration", {}).items():
+        if isinstance(section, Mapping) and "test" in section:
+            t = section["test"]
+            cov = next((k for k in t if k.startswith("calibrated_coverage_at_")), None)
+            lines.append(
+                f"calibrated on val ({name}): test macro-F1 {t['raw_macro_f1']:.3f} -> "
+                f"{t['calibrated_macro_f1']:.3f}, "
+                f"ECE {t['raw_ece']:.3f} -> {t['calibrated_ece']:.3f}"
+                + (f", coverage at target accuracy {t[cov]:.2f}" if cov else "")
+                + (
+                    f", review band keeps {t['review_band_coverage']:.2f} "
+                    f"at accuracy {t['review_band_accuracy']:.3f}"
+                    if "review_band_coverage" in t
+                    else ""
+                )
+            )
     return "\n".join(lines)
 
 
@@ -201,9 +260,10 @@ def _load_data(checkpoint: Path, overrides: Sequence[str], recipe: Mapping[str, 
             )
         expected = recipe.get("data", {}).get("stats_sha256")
         if expected and sha256_file(output_dir / "stats.json") != expected:
-            log.warning(
-                "%s changed since training (stats.json sha256 differs): scores are on the new splits",
-                output_dir,
+            raise CheckpointError(
+                f"the prepared data in {output_dir} changed since this checkpoint was trained (stats.json "
+                "sha256 differs): re-prepare it with the data config of that run, or pass data overrides "
+                "to score on other data on purpose, e.g. `python -m training.evaluate <checkpoint> data=sample`"
             )
         return load_prepared(output_dir)
     from hydra import compose, initialize_config_dir
