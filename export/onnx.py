@@ -1,7 +1,8 @@
 """``python -m export.onnx``: turn the best checkpoint into a verified serving bundle (docs/export.md).
 
 Exit codes: 0 bundle written; 1 the verification gate failed (report printed, nothing written);
-2 bad input (missing/invalid checkpoint or data, W&B offline, existing output without --overwrite).
+2 bad input (missing/invalid checkpoint or data, W&B offline, existing output without --overwrite);
+3 an unexpected error (a bug or a library failure; traceback logged), never 1, which means "gate failed".
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from export.quantize import ISAS
 
 logger = logging.getLogger("export")
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_UNEXPECTED = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit code of one export; an unexpected error is 3 (a traceback would make Python exit 1, which here
+    means "the gate failed")."""
+    try:
+        return _main(argv)
+    except Exception:
+        logger.exception("unexpected error during export (a bug or a library failure, not the gate)")
+        return EXIT_UNEXPECTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # Libraries (optimum, transformers, ORT's quantizer on the root logger) are chatty at INFO: WARNING for
     # them, INFO (or DEBUG with -v) for this package.
