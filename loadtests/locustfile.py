@@ -61,7 +61,16 @@ def _add_arguments(parser: Any) -> None:
         env_var="LOCUST_LOAD_SHAPE",
         default="steady",
         choices=list(SHAPES),
-        help="steady: -u users all run; ramp: 5 steps up to -u; spike: -u/4 users with a burst to -u mid-run",
+        help="steady: -u users all run; ramp: 5 steps up to -u; spike: -u/4 users with a burst to -u "
+        "mid-run; "
+        "storm: -u users at once that retry refused (429/503) requests immediately",
+    )
+    group.add_argument(
+        "--storm-max-retries",
+        env_var="LOCUST_STORM_MAX_RETRIES",
+        type=int,
+        default=1000,
+        help="storm shape: immediate retries of one refused request at most",
     )
     group.add_argument(
         "--batch-max", env_var="LOCUST_BATCH_MAX", type=int, default=8, help="largest batch request sent"
@@ -115,6 +124,8 @@ class PayloadPool:
     batch_max: int
     rng: random.Random
     auth_header: dict[str, str]
+    storm: bool = False
+    storm_max_retries: int = 1000
 
 
 _pool: PayloadPool | None = None
@@ -152,6 +163,8 @@ def _build_payloads(environment: Environment, **_: Any) -> None:
         batch_max=max(2, int(options_dict.get("batch_max") or 8)),
         rng=random.Random(seed),
         auth_header={"Authorization": f"Bearer {token}"} if (token := options_dict.get("auth_token")) else {},
+        storm=str(options_dict.get("load_shape") or "steady").lower() == "storm",
+        storm_max_retries=int(options_dict.get("storm_max_retries") or 1000),
     )
     languages = sorted({ticket.language for ticket in tickets})
     logger.info(
@@ -179,6 +192,18 @@ class TicketUser(FastHttpUser):
         }
 
     def _predict(self, ticket: Ticket, name: str, expect_truncated: bool | None) -> None:
+        pool = _payloads()
+        for _ in range(1 + (pool.storm_max_retries if pool.storm else 0)):
+            if not self._predict_once(ticket, name, expect_truncated, pool.storm):
+                return
+
+    def _predict_once(self, ticket: Ticket, name: str, expect_truncated: bool | None, storm: bool) -> bool:
+        """One attempt; True when it was refused (429/503) in a storm and should be retried at once.
+
+        In a storm, refusals are the expected answer to overload: they are counted under their own name
+        (``/predict [refused 429]``), so that the request's own statistics hold the accepted attempts only;
+        a 5xx other than 503 is a failure.
+        """
         with self.client.post(
             "/predict",
             data=json.dumps(ticket.request()),
@@ -186,9 +211,13 @@ class TicketUser(FastHttpUser):
             name=name,
             catch_response=True,
         ) as response:
+            if storm and response.status_code in (429, 503):
+                response.request_meta["name"] = f"/predict [refused {response.status_code}]"
+                response.success()
+                return True
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
-                return
+                return False
             problem = check_prediction(response.json())
             if problem is None and expect_truncated is not None:
                 truncated = response.json().get("truncated")
@@ -198,6 +227,7 @@ class TicketUser(FastHttpUser):
                 response.failure(problem)
             else:
                 response.success()
+        return False
 
     @task(14)
     def predict_single(self) -> None:
@@ -223,6 +253,10 @@ class TicketUser(FastHttpUser):
             name="/predict/batch",
             catch_response=True,
         ) as response:
+            if _payloads().storm and response.status_code in (429, 503):
+                response.request_meta["name"] = f"/predict/batch [refused {response.status_code}]"
+                response.success()
+                return
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
                 return
@@ -246,7 +280,10 @@ class TicketUser(FastHttpUser):
             name=f"{case.path} [invalid:{case.name}]",
             catch_response=True,
         ) as response:
-            if response.status_code in case.expected:
+            if _payloads().storm and response.status_code in (429, 503):  # refused before it was read
+                response.request_meta["name"] = f"{case.path} [refused {response.status_code}]"
+                response.success()
+            elif response.status_code in case.expected:
                 response.success()
             else:
                 expected = "/".join(str(code) for code in sorted(case.expected))

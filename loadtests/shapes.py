@@ -1,4 +1,7 @@
-"""Load shapes (steady, ramp, spike) as plain functions of elapsed time.
+"""Load shapes (steady, ramp, spike, storm) as plain functions of elapsed time.
+
+``storm`` is the retry storm: every user at once for the whole run (size ``-u`` at 2-4x the server's
+capacity, MAX_QUEUE_SIZE + INFERENCE_WORKERS), and users that retry a refused request (429/503) at once.
 
 The locustfile's ``LoadTestShape`` calls :func:`target_at` on every tick; keeping the arithmetic here
 (no locust import) lets the test suite check it without gevent.
@@ -10,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-ShapeName = Literal["steady", "ramp", "spike"]
+ShapeName = Literal["steady", "ramp", "spike", "storm"]
 SHAPES: tuple[str, ...] = get_args(ShapeName)
 
 DEFAULT_RUN_TIME_S = 60.0
@@ -55,6 +58,8 @@ def target_at(spec: ShapeSpec, elapsed_s: float) -> tuple[int, float] | None:
     fraction = max(0.0, elapsed_s) / spec.run_time_s
     if spec.name == "steady":
         return spec.users, spec.spawn_rate
+    if spec.name == "storm":  # everyone at once, and they stay
+        return spec.users, max(spec.spawn_rate, float(spec.users))
     if spec.name == "ramp":
         ramp_end = 1.0 - RAMP_HOLD_FRACTION
         step = min(RAMP_STEPS, math.floor(fraction / ramp_end * RAMP_STEPS) + 1)

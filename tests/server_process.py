@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 120.0  # generous: a loaded shared machine can take a minute to import
 
 
 def free_port() -> int:

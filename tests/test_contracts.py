@@ -108,3 +108,52 @@ def test_serving_tokenizer_matches_the_training_tokenizer(
     # a truncated input always fills the window; a shorter one is never flagged
     assert all(len(t) == engine.max_length for e, t in zip(served, trained, strict=True) if e.truncated)
     assert not any(e.truncated for e, t in zip(served, trained, strict=True) if len(t) < engine.max_length)
+
+
+def test_bundle_contract_package_is_torch_free() -> None:
+    """Export, server and monitoring share ``bundle_contract``: it must import without the training stack."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys, bundle_contract; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert not loaded & {"torch", "transformers", "onnxruntime", "tokenizers", "training", "export", "server"}
+
+
+def test_manifest_calibration_and_review_are_validated(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from bundle_contract import BundleError
+
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path / "b"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    good = {
+        **manifest,
+        "calibration": {"temperature": 1.3, "bias": [0.1, 0.0, -0.1]},
+        "review": {"threshold": 0.6},
+    }
+    (copy / "manifest.json").write_text(json.dumps(good))
+    loaded = load_bundle(copy).manifest
+    assert loaded.calibration is not None and loaded.calibration.temperature == 1.3
+    assert loaded.review is not None and loaded.review.threshold == 0.6
+    for bad, fragment in [
+        ({"calibration": {"temperature": 0}}, "calibration.temperature must be a positive number"),
+        (
+            {"calibration": {"temperature": 1.0, "bias": [0.0]}},
+            "calibration.bias must have one finite number",
+        ),
+        ({"review": {"threshold": 1.5}}, "review.threshold must be between 0 and 1"),
+    ]:
+        (copy / "manifest.json").write_text(json.dumps({**manifest, **bad}))
+        with pytest.raises(BundleError, match=fragment):
+            load_bundle(copy)

@@ -83,3 +83,25 @@ def test_an_impossible_threshold_makes_the_run_fail(live_server: LiveServer, tmp
     assert result.returncode == 1, result.stderr[-3000:]
     assert "threshold failed: p95 latency" in result.stderr
     assert int(read_stats(tmp_path)["Aggregated"]["Request Count"]) > 0
+
+
+def test_retry_storm_gets_refusals_and_no_failures(tiny_bundle: Path, tmp_path: Path) -> None:
+    """The storm shape against a server with room for 3 requests: refusals (429) are counted under their
+    own name and retried at once; nothing fails (no 5xx, every accepted answer is a valid prediction)."""
+    from tests.server_process import ServerProcess
+
+    env = {"INFERENCE_WORKERS": "1", "MAX_QUEUE_SIZE": "2", "MAX_BATCH_ITEMS": "2", "LOG_LEVEL": "WARNING"}
+    with ServerProcess(tiny_bundle, env=env) as server:
+        server.wait_ready(timeout_s=90.0)
+        live = LiveServer(server.base_url, 20_000, 2)
+        result = run_locust(
+            live, tmp_path, "--load-shape", "storm", "-u", "24", "-r", "24", "--max-p95-ms", "60000",
+            "--max-p99-ms", "60000", seconds=5,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "load shape storm: peak 24 users" in result.stderr
+    stats = read_stats(tmp_path)
+    assert int(stats["Aggregated"]["Failure Count"]) == 0
+    assert int(stats["/predict"]["Request Count"]) > 0
+    refused = sum(int(row["Request Count"]) for name, row in stats.items() if "[refused 429]" in name)
+    assert refused > 0

@@ -85,3 +85,11 @@ def test_limits_are_validated() -> None:
         Limits(max_fail_ratio=1.5)
     with pytest.raises(ValueError, match="latency"):
         Limits(max_p95_ms=0)
+
+
+def test_storm_starts_everyone_at_once_and_holds() -> None:
+    spec = ShapeSpec("storm", users=256, spawn_rate=1.0, run_time_s=30.0)
+    assert set(_users(spec)) == {256}
+    assert target_at(spec, 0.0) == (256, 256.0)  # spawned within a second
+    assert target_at(spec, 30.0) is None
+    assert parse_shape("STORM") == "storm"

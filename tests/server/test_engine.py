@@ -95,3 +95,74 @@ def test_softmax_is_stable_for_large_logits() -> None:
     probs = softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
     assert np.isfinite(probs).all()
     assert probs[0, 0] == pytest.approx(1.0)
+
+
+def test_character_cap_keeps_tokens_and_truncation_flag_exact(engine: Engine) -> None:
+    import random
+
+    from tokenizers import Tokenizer
+
+    full = Tokenizer.from_file(str(engine.bundle.tokenizer_path))
+    full.enable_truncation(max_length=engine.max_length)
+    rng = random.Random(0)
+    words = [
+        "printer",
+        "Rechnung",
+        "¿cómo?",
+        "error-502",
+        "x" * 150,
+        "naïve",
+        "\u00e9t\u0301e",
+        "\n",
+        "日本語",
+        "ok.",
+    ]
+    texts = []
+    for n_words in (5, 200, 600, 2000, 5000):
+        texts.append(" ".join(rng.choice(words) for _ in range(n_words)))
+    texts.append("a" * 30_000)  # no whitespace near the cap: tokenized in full
+    texts.append(("word " * 2000) + "tail")
+    assert any(len(t) > engine.char_cap for t in texts)
+    got = engine.tokenize(texts)
+    for text, enc in zip(texts, got, strict=True):
+        want = full.encode(text)
+        assert enc.ids == want.ids, text[:40]
+        assert enc.truncated == bool(want.overflowing)
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "available", "expected"),
+    [
+        ("auto", "cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]),
+        (
+            "auto",
+            "cuda",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        ("auto", "cuda", ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+        (
+            "cuda",
+            "cpu",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        ("cpu", "cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]),
+    ],
+)
+def test_execution_provider_choice(
+    requested: str, device: str, available: list[str], expected: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from server.engine import select_providers
+
+    assert select_providers(requested, device, available) == expected
+    fell_back = (
+        expected == ["CPUExecutionProvider"]
+        and (requested == "cuda" or device == "cuda")
+        and requested != "cpu"
+    )
+    assert ("falling back to CPUExecutionProvider" in caplog.text) is fell_back
+
+
+def test_this_machine_serves_on_cpu(engine: Engine) -> None:
+    assert engine.device == "cpu" and engine.providers == ["CPUExecutionProvider"]

@@ -121,3 +121,50 @@ def test_utc_timestamp() -> None:
 )
 def test_language_guess(text: str, language: str) -> None:
     assert guess_language(text) == language
+
+
+def test_queue_holds_no_text_unless_text_logging_is_on(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.jsonl", include_text=False)  # not started: records stay queued
+    log.log({"label": "low"}, "a long ticket text " * 1000)
+    queued = log._queue.get_nowait()
+    assert queued == ({"label": "low"}, None)
+    with_text = PredictionLog(tmp_path / "q.jsonl", include_text=True, max_queued_bytes=100)
+    with_text.log({"label": "low"}, "x" * 80)
+    with_text.log({"label": "low"}, "y" * 80)  # over the text budget: dropped, counted
+    assert with_text.dropped == 1 and with_text._queue.qsize() == 1
+
+
+def test_language_is_guessed_before_queueing(bundle_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "pred.jsonl"
+    settings = make_settings(bundle_dir, prediction_log_path=path)
+    with ready_client(settings) as client:
+        assert client.post("/predict", json=TICKETS[1]).status_code == 200
+    (record,) = _read(path)
+    assert record["language"] == guess_language(TICKETS[1]["text"]) == "de"
+    assert "text" not in record and record["needs_review"] is False
+
+
+def test_log_rotates_at_max_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "pred.jsonl"
+    log = PredictionLog(path, max_bytes=2_000, backups=2)
+    log.start()
+    for i in range(300):
+        log.log({"i": i, "pad": "z" * 40})
+        if i % 20 == 0:
+            time.sleep(0.01)  # several writes, so rotation happens between them
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["pred.jsonl", "pred.jsonl.1", "pred.jsonl.2"]
+    for p in tmp_path.iterdir():
+        assert p.stat().st_size <= 2_000 + 60 * 1000  # one write may exceed the limit, never grows forever
+    newest = [json.loads(line)["i"] for line in path.read_text().splitlines()]
+    assert newest[-1] == 299
+
+
+def test_log_to_stdout(capfdbinary: pytest.CaptureFixture[bytes], tmp_path: Path) -> None:
+    log = PredictionLog(Path("-"))
+    log.start()
+    log.log({"label": "high", "confidence": 0.9})
+    log.close()
+    out = capfdbinary.readouterr().out.decode()
+    assert json.loads(out.strip().splitlines()[-1]) == {"label": "high", "confidence": 0.9}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -164,3 +165,94 @@ def test_documented_uvicorn_factory_command(bundle_dir: Path) -> None:
         server.terminate()
         server.wait(30)
     assert "Application shutdown complete" in server.output()
+
+
+def _metric_value(base_url: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}{{{want}}} " if labels else f"{name} "
+    for line in httpx.get(f"{base_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_dead_batcher_turns_unready_and_exits_non_zero(bundle_dir: Path) -> None:
+    with ServerProcess(bundle_dir, env={"SERVER_INJECT_FAULT": "collector"}) as server:
+        server.wait_ready()
+        response = httpx.post(f"{server.base_url}/predict", json=TICKET, timeout=30)
+        assert response.status_code == 503, response.text
+        assert "the micro-batcher died" in response.json()["detail"]
+        code = server.wait(30)  # it exits by itself: the platform restarts it
+    assert code == 1, server.output()
+    output = server.output()
+    assert "the micro-batcher died" in output
+    assert "server: the model could not be served" in output
+
+
+def test_disconnected_clients_items_are_dropped_before_inference(bundle_dir: Path) -> None:
+    env = {"INFERENCE_WORKERS": "1", "MAX_BATCH_ITEMS": "256", "MAX_QUEUE_SIZE": "4000"}
+    with ServerProcess(bundle_dir, env=env) as server:
+        server.wait_ready()
+        items = [
+            {"text": f"ticket {i}: " + "the printer on floor two is broken again " * 8} for i in range(256)
+        ]
+        busy = [
+            threading.Thread(
+                target=lambda: httpx.post(
+                    f"{server.base_url}/predict/batch", json={"items": items}, timeout=60
+                )
+            )
+            for _ in range(8)
+        ]
+        for t in busy:
+            t.start()  # a backlog for the only worker
+        deadline = time.monotonic() + 30
+        while _queue_depth(server.base_url) < 6 * len(items) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        with pytest.raises(httpx.ReadTimeout):  # this client gives up while its items wait
+            httpx.post(f"{server.base_url}/predict/batch", json={"items": items[:5]}, timeout=0.3)
+        for t in busy:
+            t.join(60)
+        deadline = time.monotonic() + 10
+        dropped = 0.0
+        while time.monotonic() < deadline and dropped < 5:
+            dropped = _metric_value(
+                server.base_url, "ticket_triage_rejected_items_total", reason="disconnected"
+            )
+            time.sleep(0.05)
+        assert dropped == 5
+        ran = _metric_value(server.base_url, "ticket_triage_batch_size_items_sum")
+        assert ran == 8 * len(items)  # the gone client's 5 items never reached the model
+
+
+def test_shutdown_timeout_0_stops_at_once_under_load(bundle_dir: Path) -> None:
+    env = {
+        "INFERENCE_WORKERS": "1",
+        "MAX_BATCH_ITEMS": "256",
+        "MAX_QUEUE_SIZE": "4000",
+        "SHUTDOWN_TIMEOUT_S": "0",
+    }
+    with ServerProcess(bundle_dir, env=env) as server:
+        server.wait_ready()
+        items = [
+            {"text": f"ticket {i}: " + "the printer on floor two is broken again " * 8} for i in range(256)
+        ]
+
+        def call() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(f"{server.base_url}/predict/batch", json={"items": items}, timeout=60)
+
+        threads = [threading.Thread(target=call) for _ in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while _queue_depth(server.base_url) < 7 * len(items) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        stopped_at = time.monotonic()
+        server.terminate()
+        code = server.wait(30)
+        took = time.monotonic() - stopped_at
+        for t in threads:
+            t.join(60)
+    assert code == 0, server.output()
+    assert took < 5.0, f"SHUTDOWN_TIMEOUT_S=0 took {took:.1f} s"  # one batch at most, never the backlog

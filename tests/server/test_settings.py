@@ -80,3 +80,33 @@ def test_invalid_values_name_the_variable(env: dict[str, str], fragment: str) ->
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert fragment in str(info.value)
+
+
+def test_issue12_settings() -> None:
+    defaults = Settings.from_env({"MODEL_DIR": "/m"})
+    assert defaults.max_batch_size is None  # by device
+    assert defaults.batch_limits("cpu") == (1, 256)
+    assert defaults.batch_limits("cuda") == (32, 16_384)
+    assert defaults.inflight_limit == defaults.max_queue_size + defaults.inference_workers
+    assert defaults.request_timeout_s == 30.0 and defaults.execution_provider == "auto"
+    env = {
+        "MODEL_DIR": "/m",
+        "MAX_BATCH_SIZE": "4",
+        "MAX_INFLIGHT_REQUESTS": "50",
+        "REQUEST_TIMEOUT_S": "2.5",
+        "EXECUTION_PROVIDER": "cuda",
+        "GPU_MAX_BATCH_SIZE": "64",
+        "PREDICTION_LOG_PATH": "-",
+        "PREDICTION_LOG_MAX_BYTES": "1000",
+        "PREDICTION_LOG_BACKUPS": "2",
+        "SHUTDOWN_TIMEOUT_S": "0",
+    }
+    s = Settings.from_env(env)
+    assert s.batch_limits("cpu") == (4, 256) and s.batch_limits("cuda") == (4, 16_384)
+    assert s.inflight_limit == 50 and s.request_timeout_s == 2.5 and s.execution_provider == "cuda"
+    assert s.gpu_max_batch_size == 64 and s.prediction_log_stdout
+    assert (s.prediction_log_max_bytes, s.prediction_log_backups, s.shutdown_timeout_s) == (1000, 2, 0.0)
+    with pytest.raises(SettingsError, match="EXECUTION_PROVIDER='tpu' is invalid"):
+        Settings.from_env({"MODEL_DIR": "/m", "EXECUTION_PROVIDER": "tpu"})
+    with pytest.raises(SettingsError, match="SERVER_INJECT_FAULT"):
+        Settings.from_env({"MODEL_DIR": "/m", "SERVER_INJECT_FAULT": "everything"})
