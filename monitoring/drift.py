@@ -1,7 +1,12 @@
 """Compare the server's recent predictions with a reference and say whether the inputs or outputs drifted.
 
-    python -m monitoring.drift --log predictions.jsonl --reference data/processed/train.parquet \
-        [--bundle bundles/<version>] [--output reports/drift] [--since 2026-11-01T00:00:00Z]
+    python -m monitoring.drift --log predictions.jsonl --bundle bundles/<version> \
+        [--reference data/processed/<data>/test.parquet] [--output reports/drift] [--since 2026-11-01T00:00Z]
+
+``--log`` is required. The reference: a HELD-OUT split scored by ``--bundle`` (default: ``test.parquet`` in
+the prepared-data dir the bundle was gated on, from its manifest; its ``stats.json`` data hash must match the
+bundle's when the manifest records one). A training split is refused with a bundle: the model is more sure
+of the rows it was trained on than of any unseen traffic, so "confidence fell" would fire from the first day.
 
 Exit codes, for automation: 0 not drifted, 1 drifted, 2 unreadable input or bad arguments, 3 too few
 predictions to decide (``--min-samples``).
@@ -10,6 +15,7 @@ predictions to decide (``--min-samples``).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,6 +29,7 @@ from monitoring.records import (
     NUMERIC_FEATURES,
     InputError,
     Observations,
+    add_chars_per_token,
     read_prediction_log,
     read_split,
     read_stats,
@@ -39,8 +46,9 @@ _NOTES = {
     "n_chars": "characters of the model input text (subject + body by the bundle's recipe)",
     "n_tokens": "tokens after truncation",
     "unk_ratio": "share of word pieces that are the unknown token: rises with unseen scripts or vocabulary",
+    "chars_per_token": "characters per token (untruncated texts): falls when words are new to the tokenizer",
     "confidence": "top-1 probability: falls when the model meets inputs unlike its training data",
-    "language": "language mix",
+    "language": "language mix (the server's detector on both sides)",
     "label": "predicted priority",
     "truncated": "share of texts cut at the model's max length",
 }
@@ -115,11 +123,59 @@ def compare(
     return DriftReport(
         verdict=verdict,
         features=features,
-        reference={"source": reference.source, "kind": reference.kind, "n": len(reference)},
+        reference={
+            "source": reference.source,
+            "kind": reference.kind,
+            "n": len(reference),
+            "data_hash": reference.data_hash,
+        },
         current={"source": current.source, "n": len(current), "model_versions": versions},
         thresholds=thresholds,
         notes=notes,
     )
+
+
+def _manifest(bundle: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"bundle {bundle}: cannot read manifest.json ({exc})") from exc
+    return manifest
+
+
+def default_reference(bundle: Path) -> Path:
+    """``test.parquet`` beside the validation split the bundle was gated on (manifest: validation_data)."""
+    data_dir = (_manifest(bundle).get("validation_data") or {}).get("dir")
+    candidate = Path(str(data_dir)) / "test.parquet" if data_dir else None
+    if candidate is None or not candidate.is_file():
+        raise InputError(
+            f"no --reference given and the bundle's prepared data ({data_dir or 'not recorded'}) has no "
+            "test.parquet here: prepare that data (python -m training.data prepare data=<name>) or pass "
+            "--reference data/processed/<name>/test.parquet"
+        )
+    return candidate
+
+
+def _check_held_out(path: Path, bundle: Path) -> str | None:
+    """Refuse a training split; return the split's data hash, checked against the bundle's when it has one."""
+    if path.stem == "train":
+        raise InputError(
+            f"{path}: a training split scored by the bundle trained on it is more confident than any unseen "
+            "traffic (a 'drift' from day one); use the held-out test.parquet of the same prepared data"
+        )
+    stats_path = path.parent / "stats.json"
+    try:
+        data_hash = json.loads(stats_path.read_text(encoding="utf-8")).get("data_hash")
+    except (OSError, ValueError):
+        data_hash = None
+    validation = _manifest(bundle).get("validation_data") or {}
+    expected = validation.get("data_hash")
+    if expected and data_hash and expected != data_hash:
+        raise InputError(
+            f"{path} comes from prepared data with hash {str(data_hash)[:12]}, the bundle was gated on "
+            f"{str(expected)[:12]}: prepare the bundle's data (manifest: validation_data) for the reference"
+        )
+    return str(data_hash) if data_hash else None
 
 
 def load_reference(
@@ -137,9 +193,13 @@ def load_reference(
     if path.suffix == ".json":
         return read_stats(path, split=split)
     if path.suffix in {".parquet", ".csv"}:
+        data_hash = _check_held_out(path, bundle) if bundle is not None else None
         data, reference = read_split(path, limit=limit)
+        reference.data_hash = data_hash
         if bundle is not None:
             _score_split(data, reference, bundle, threads)
+            if data_hash is None:
+                reference.notes.append(f"{path.parent / 'stats.json'} records no data hash: not checked")
         return reference
     raise InputError(
         f"reference {path}: expected .jsonl (prediction log), .json (stats.json) or .parquet/.csv (split)"
@@ -163,7 +223,11 @@ def _score_split(data: Any, reference: Observations, bundle: Path, threads: int)
     frame["truncated"] = scored.truncated
     frame["unk_ratio"] = scored.unk_ratio
     frame["model_version"] = predictor.model_version
-    reference.notes = [f"reference predictions made with bundle {predictor.model_version}"]
+    add_chars_per_token(frame)
+    reference.notes = [
+        *[n for n in reference.notes if n.startswith("language")],
+        f"reference predictions made with bundle {predictor.model_version} on held-out rows",
+    ]
 
 
 def format_summary(report: DriftReport) -> str:
@@ -197,16 +261,22 @@ def _parse_since(value: str) -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m monitoring.drift", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--log", type=Path, action="append", required=True, help="prediction log (JSONL); repeatable"
+        "--log",
+        type=Path,
+        action="append",
+        required=True,
+        help="the window: the server's prediction log (JSONL, or a Cloud Logging export); repeatable",
     )
     parser.add_argument(
         "--reference",
         type=Path,
-        required=True,
-        help="train.parquet (prepared split), stats.json, or a reference prediction log (.jsonl)",
+        help="held-out split (test.parquet; default with --bundle: the bundle's own prepared data), "
+        "stats.json, or a reference prediction log (.jsonl)",
     )
     parser.add_argument(
-        "--bundle", type=Path, help="score a split reference with this bundle (labels, confidence)"
+        "--bundle",
+        type=Path,
+        help="the deployed bundle: scores a split reference (labels, confidence, tokens) as the server does",
     )
     parser.add_argument("--reference-limit", type=int, default=2000, help="sample at most N reference rows")
     parser.add_argument("--split", default="train", help="which split of stats.json to use")
@@ -233,11 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         thresholds = Thresholds(alpha=args.alpha, psi=args.psi)
         current = read_prediction_log(args.log, model_version=args.model_version, since=args.since)
+        if args.reference is None and args.bundle is None:
+            raise InputError("pass --bundle (its held-out split is the reference) or --reference")
+        reference_path = args.reference or default_reference(args.bundle)
         reference = load_reference(
-            args.reference, args.bundle, args.reference_limit, args.split, args.threads
+            reference_path, args.bundle, args.reference_limit, args.split, args.threads
         )
         if len(reference) == 0:
-            raise InputError(f"reference {args.reference} holds no rows")
+            raise InputError(f"reference {reference_path} holds no rows")
         report = compare(reference, current, thresholds, min_samples=args.min_samples)
     except (InputError, ValueError, BundleError) as exc:
         logger.error("%s", exc)

@@ -53,6 +53,8 @@ class FeatureDrift:
     reference: dict[str, float] = field(default_factory=dict)
     current: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    #: numeric features: shares of each side in equal-width bins (for the report's charts), edges included
+    histogram: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +145,22 @@ def _summary(values: np.ndarray) -> dict[str, float]:
     }
 
 
+def histogram(reference: np.ndarray, current: np.ndarray, bins: int = 24) -> dict[str, list[float]]:
+    """Both sides' shares in ``bins`` equal-width bins over the 0.5-99.5th percentiles of both (values outside
+    fall into the end bins), so one chart shows the two shapes on one axis."""
+    both = np.concatenate([reference, current])
+    low, high = (float(v) for v in np.quantile(both, [0.005, 0.995]))
+    if high <= low:
+        high = low + (abs(low) or 1.0) * 1e-6 + 1e-9
+    edges = np.linspace(low, high, bins + 1)
+
+    def shares(values: np.ndarray) -> list[float]:
+        index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+        return [float(v) for v in _proportions(np.bincount(index, minlength=bins).astype(float))]
+
+    return {"edges": [float(e) for e in edges], "reference": shares(reference), "current": shares(current)}
+
+
 def compare_numeric(
     name: str,
     reference: Sequence[float] | np.ndarray,
@@ -178,4 +196,5 @@ def compare_numeric(
         reference=_summary(ref),
         current=_summary(cur),
         note=note,
+        histogram=histogram(ref, cur),
     )

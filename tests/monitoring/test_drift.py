@@ -1,4 +1,5 @@
-"""Drift report on synthetic prediction logs: an unshifted window must pass, a shifted one must be flagged."""
+"""Drift report on synthetic prediction logs: two windows of one distribution pass, a shifted one is flagged.
+The held-out-reference and real-shift cases on the real server and a real bundle: test_with_bundle.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from monitoring.records import read_prediction_log
 from monitoring.stats import Thresholds, compare_categorical, compare_numeric, psi
 
 LANGUAGES = ["en", "de", "es", "fr", "pt"]
+PHRASES = {
+    "en": "Please help us, the printer in our office does not work since the update. ",
+    "de": "Bitte helfen Sie uns, der Drucker in unserem Büro funktioniert seit dem Update nicht mehr. ",
+    "es": "Por favor ayúdenos, la impresora de nuestra oficina no funciona desde la actualización. ",
+    "fr": "Merci de nous aider, l'imprimante de notre bureau ne fonctionne plus depuis la mise à jour. ",
+    "pt": "Por favor ajudem, a impressora do nosso escritório não funciona desde a atualização. ",
+}
 LABELS = ["low", "medium", "high"]
 
 
@@ -115,7 +123,7 @@ def test_unk_ratio_with_all_zero_reference_still_detects_unknown_tokens() -> Non
     assert result.psi > 1.0
 
 
-def test_unshifted_window_is_not_drifted(reference_log: Path, tmp_path: Path) -> None:
+def test_two_windows_of_one_distribution_are_not_drifted(reference_log: Path, tmp_path: Path) -> None:
     current = write_jsonl(tmp_path / "current.jsonl", synthetic_log(600, seed=2))
     code = drift.main(
         ["--log", str(current), "--reference", str(reference_log), "--output", str(tmp_path / "out")]
@@ -125,7 +133,9 @@ def test_unshifted_window_is_not_drifted(reference_log: Path, tmp_path: Path) ->
     assert report["verdict"] == "not_drifted"
     assert report["drifted_features"] == []
     compared = {f["name"] for f in report["features"]}
-    assert compared == {"language", "label", "truncated", "n_chars", "n_tokens", "confidence", "unk_ratio"}
+    assert compared == {
+        "language", "label", "truncated", "n_chars", "n_tokens", "chars_per_token", "confidence", "unk_ratio"
+    }  # fmt: skip
 
 
 def test_shifted_window_is_drifted_with_the_right_features(reference_log: Path, tmp_path: Path) -> None:
@@ -144,6 +154,8 @@ def test_shifted_window_is_drifted_with_the_right_features(reference_log: Path, 
     assert "<!doctype html>" in page
     assert "drifted" in page
     assert "unk_ratio" in page
+    # one chart per feature: distributions of the reference and the window, side by side
+    assert page.count("<svg") == len(report["features"])
 
 
 def test_split_reference_compares_length_language_and_label(tmp_path: Path) -> None:
@@ -151,7 +163,8 @@ def test_split_reference_compares_length_language_and_label(tmp_path: Path) -> N
     n = 1500
     langs = rng.choice(LANGUAGES, size=n, p=[0.45, 0.25, 0.1, 0.1, 0.1])
     labels = rng.choice(LABELS, size=n, p=[0.2, 0.45, 0.35])
-    bodies = ["x" * int(rng.lognormal(6.2, 0.5)) for _ in range(n)]
+    # text in each language (the reference's language is the server's detector on the text, as in the log)
+    bodies = [(PHRASES[lang] * 40)[: int(rng.lognormal(6.2, 0.5))] for lang in langs]
     split = pd.DataFrame(
         {
             "text": bodies,
@@ -163,10 +176,10 @@ def test_split_reference_compares_length_language_and_label(tmp_path: Path) -> N
             "source": ["synthetic.csv"] * n,
         }
     )
-    split.to_parquet(tmp_path / "train.parquet")
+    split.to_parquet(tmp_path / "test.parquet")
     same = write_jsonl(tmp_path / "same.jsonl", synthetic_log(500, seed=7))
     moved = write_jsonl(tmp_path / "moved.jsonl", shifted_log(500, seed=8))
-    ref = str(tmp_path / "train.parquet")
+    ref = str(tmp_path / "test.parquet")
     assert drift.main(["--log", str(same), "--reference", ref, "--output", str(tmp_path / "a")]) == 0
     assert drift.main(["--log", str(moved), "--reference", ref, "--output", str(tmp_path / "b")]) == 1
     report = json.loads((tmp_path / "b" / "drift.json").read_text())
@@ -190,7 +203,8 @@ def test_stats_json_reference(tmp_path: Path) -> None:
     assert drift.main(["--log", str(same), *args]) == drift.EXIT_OK
     assert drift.main(["--log", str(moved), *args]) == drift.EXIT_DRIFT
     report = json.loads((tmp_path / "out" / "drift.json").read_text())
-    assert {f["name"] for f in report["features"]} == {"language", "label"}
+    assert {f["name"] for f in report["features"]} == {"label"}
+    assert any("nor is language" in note for note in report["notes"])
 
 
 def test_malformed_lines_are_skipped_and_counted(tmp_path: Path) -> None:
@@ -253,6 +267,36 @@ def test_missing_or_unreadable_input_exit_2_with_a_message(
     current = write_jsonl(tmp_path / "c.jsonl", synthetic_log(60, seed=0))
     assert drift.main(["--log", str(current), "--reference", str(bad_ref)]) == drift.EXIT_INPUT
     assert "expected .jsonl" in caplog.text
+
+
+def test_no_reference_and_no_bundle_is_a_clear_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = write_jsonl(tmp_path / "c.jsonl", synthetic_log(60, seed=0))
+    assert drift.main(["--log", str(log), "--output", str(tmp_path / "o")]) == drift.EXIT_INPUT
+    assert "pass --bundle" in caplog.text
+    with pytest.raises(SystemExit) as exit_info:  # --log is required: argparse names it
+        drift.main([])
+    assert exit_info.value.code == 2
+
+
+def test_a_reference_from_other_data_than_the_bundle_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bundle's manifest records the data hash it was gated on; a split of other data is refused."""
+    data = tmp_path / "processed"
+    data.mkdir()
+    pd.DataFrame({"text": ["My printer does not work."], "label": ["low"]}).to_parquet(data / "test.parquet")
+    (data / "stats.json").write_text(json.dumps({"data_hash": "a" * 64}))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(
+        json.dumps({"validation_data": {"dir": str(data), "data_hash": "b" * 64}})
+    )
+    log = write_jsonl(tmp_path / "c.jsonl", synthetic_log(60, seed=0))
+    code = drift.main(["--log", str(log), "--bundle", str(bundle), "--output", str(tmp_path / "o")])
+    assert code == drift.EXIT_INPUT
+    assert "hash aaaaaaaaaaaa, the bundle was gated on bbbbbbbbbbbb" in caplog.text
 
 
 def test_command_line_entry_point(reference_log: Path, tmp_path: Path, repo_root: Path) -> None:

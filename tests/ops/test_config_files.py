@@ -138,3 +138,14 @@ def test_prometheus_rules_use_metrics_the_server_exports() -> None:
 def test_dependabot_covers_python_actions_and_docker() -> None:
     config = load_yaml(REPO_ROOT / ".github" / "dependabot.yml")
     assert {u["package-ecosystem"] for u in config["updates"]} == {"uv", "github-actions", "docker"}
+
+
+def test_workflows_that_pull_data_check_the_bootstrap_first() -> None:
+    """A hashless data.dvc makes `dvc pull` fetch nothing: the workflow must say so before it pulls."""
+    for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yaml")):
+        steps = [s for job in load_yaml(path)["jobs"].values() for s in job.get("steps", [])]
+        runs = [str(s.get("run", "")) for s in steps]
+        pulls = [i for i, run in enumerate(runs) if "dvc pull data.dvc" in run]
+        if pulls:
+            checks = [i for i, run in enumerate(runs) if 'grep -q "md5:" data.dvc' in run]
+            assert checks and checks[0] < pulls[0], f"{path.name}: no bootstrap check before dvc pull"
