@@ -1,6 +1,6 @@
 """Evaluate a serving bundle on shifted inputs and report the metric drop per shift.
 
-    python -m monitoring.robustness --bundle bundles/<version> --data data/processed/test.parquet \
+    python -m monitoring.robustness --bundle bundles/<version> --data data/processed/<data>/test.parquet \
         [--shifts typos,uppercase,...] [--limit 1000] [--output reports/robustness] [--max-drop 5]
 
 The bundle runs with onnxruntime + tokenizers as the server runs it (text recipe, truncation, padding from the
@@ -60,7 +60,7 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def load_data(path: Path, labels: Sequence[str], limit: int | None, seed: int) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(
-            f"evaluation data {path} not found (a prepared split such as data/processed/test.parquet)"
+            f"evaluation data {path} not found (a prepared split such as data/processed/<data>/test.parquet)"
         )
     try:
         data = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
