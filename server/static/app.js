@@ -41,33 +41,40 @@ function initTabs() {
   return {select, fromHash, tabs};
 }
 
+const READY_POLL_MS = 2000;
+
+/** /info (null while the model loads: 503, or on a server without it) and /ready; polls until ready. */
 async function loadModelFacts(tabs) {
   const version = document.getElementById("model-version");
   const banner = document.getElementById("banner");
-  try {
-    info = await getJson("info");
-  } catch {
-    info = null;
-  }
   const aboutTab = document.getElementById("tab-about");
+  let ready = null;
+  try {
+    ready = await fetch("ready").then((r) => r.json());
+  } catch {
+    ready = null;
+  }
+  if (ready?.status === "ready" || ready === null) {
+    try { info = await getJson("info"); } catch { info = null; }
+  }
   if (info) {
     initAbout(info);
     aboutTab.hidden = false;
-    const wanted = tabs.fromHash();
-    if (wanted === aboutTab) tabs.select(aboutTab, {updateHash: false});
+    if (tabs.fromHash() === aboutTab) tabs.select(aboutTab, {updateHash: false});
   }
   document.body.dataset.info = info ? "yes" : "no";
-  try {
-    const ready = await fetch("ready").then((r) => r.json());
-    version.textContent = info?.model_version ?? ready.model_version ?? "not loaded";
-    if (ready.status !== "ready") {
-      banner.textContent = ready.status === "loading"
-        ? "The model is still loading: predictions will work in a few seconds."
-        : `The model is not available (${ready.status}${ready.detail ? `: ${ready.detail}` : ""}).`;
-      banner.hidden = false;
+  version.textContent = info?.model_version ?? ready?.model_version
+    ?? (ready?.status === "loading" ? "loading\u2026" : "unknown");
+  if (ready && ready.status !== "ready") {
+    banner.textContent = ready.status === "loading"
+      ? "The model is still loading: predictions start working in a few seconds."
+      : `The model is not available (${ready.status}${ready.detail ? `: ${ready.detail}` : ""}).`;
+    banner.hidden = false;
+    if (ready.status === "loading") {
+      setTimeout(() => loadModelFacts(tabs), READY_POLL_MS);
     }
-  } catch {
-    version.textContent = info?.model_version ?? "unknown";
+  } else {
+    banner.hidden = true;
   }
 }
 

@@ -154,8 +154,8 @@ export function initBacklog(getInfo) {
       }
     }
     current.running = false;
-    stop.hidden = true;
     if (run !== current) return; // a newer file replaced this one
+    stop.hidden = true;
     const predicted = current.rows.filter((r) => r.prediction).length;
     if (outcome === "done") say(`Done: ${predicted.toLocaleString("en")} of ${total.toLocaleString("en")} tickets predicted.`);
     else if (outcome === "stopped") say(`Stopped: ${predicted} of ${total} tickets predicted.`);

@@ -8,9 +8,9 @@ import {EXAMPLES} from "./examples.js";
 function reviewNote(prediction, info) {
   const threshold = info?.review?.threshold;
   const why = typeof threshold === "number"
-    ? `its confidence ${percent(prediction.confidence)} is below the review threshold ${percent(threshold)}`
-    : "its confidence is below the model's review threshold";
-  return `Needs review: ${why}, so a person should check this priority.`;
+    ? `Its confidence ${percent(prediction.confidence)} is below the review threshold ${percent(threshold)}`
+    : "Its confidence is below the model's review threshold";
+  return `${why}, so a person should check this priority.`;
 }
 
 function renderPrediction(prediction, requestId, info) {
