@@ -109,8 +109,11 @@ class MicroBatcher:
         config: BatchConfig,
         metrics: Metrics | None = None,
         on_dead: Callable[[BaseException], None] | None = None,
+        run_alone: Callable[[Sequence[Encoded]], np.ndarray] | None = None,
     ) -> None:
         self._run_batch = run_batch
+        # for a batch that runs with nothing else in flight or queued (e.g. the engine's all-cores session)
+        self._run_alone = run_alone
         self.config = config
         self._metrics = metrics
         self._on_dead = on_dead
@@ -229,7 +232,9 @@ class MicroBatcher:
                 if self.config.inject_fault == "collector":
                     raise RuntimeError("injected collector failure (SERVER_INJECT_FAULT=collector)")
                 started = time.perf_counter()
-                job = loop.run_in_executor(self._executor, self._run_batch, [p.item for p in batch])
+                alone = self._run_alone is not None and not self._inflight and not self._pending
+                run = self._run_alone if alone and self._run_alone is not None else self._run_batch
+                job = loop.run_in_executor(self._executor, run, [p.item for p in batch])
             except BaseException as exc:  # the taken items are no longer queued: fail them here
                 for entry in batch:
                     if not entry.future.done():

@@ -105,26 +105,39 @@ class Engine:
         review = bundle.manifest.review
         self.review_threshold = review.threshold if review is not None else None
         self._full_tokenizer: Tokenizer | None = None
+        self._idle_session: ort.InferenceSession | None = None
+        self.idle_threads = 0
 
-    @classmethod
-    def load(cls, bundle: Bundle, intra_op_threads: int = 1, provider: str = "auto") -> Engine:
-        """Create the ORT session (``intra_op_threads`` threads per run on CPU; the provider chosen by
-        :func:`select_providers`) and the bundle's tokenizer."""
-        providers = select_providers(provider, bundle.manifest.device, ort.get_available_providers())
+    @staticmethod
+    def _new_session(bundle: Bundle, threads: int, providers: list[str]) -> ort.InferenceSession:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if intra_op_threads > 1:
+        if threads > 1:
             # several worker threads share few cores: spinning intra-op threads would steal each other's CPU
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(str(bundle.model_path), sess_options=options, providers=providers)
+            return ort.InferenceSession(str(bundle.model_path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for unreadable/invalid models
             raise BundleError(
                 f"ONNX Runtime cannot load {bundle.model_path}: {exc}; re-run `python -m export.onnx`"
             ) from None
+
+    @classmethod
+    def load(
+        cls, bundle: Bundle, intra_op_threads: int = 1, provider: str = "auto", idle_threads: int = 0
+    ) -> Engine:
+        """Create the ORT session (``intra_op_threads`` threads per run on CPU; the provider chosen by
+        :func:`select_providers`) and the bundle's tokenizer.
+
+        ``idle_threads`` > ``intra_op_threads`` (CPU only) adds a second session with that many intra-op
+        threads for :meth:`infer_idle`: the batcher uses it when a batch runs alone (nothing else in flight
+        or queued), so one client gets all cores while concurrent batches keep one core each.
+        """
+        providers = select_providers(provider, bundle.manifest.device, ort.get_available_providers())
+        session = cls._new_session(bundle, intra_op_threads, providers)
         try:
             tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
         except Exception as exc:  # tokenizers raises a bare Exception for malformed files
@@ -134,7 +147,11 @@ class Engine:
         tokenizer.no_padding()  # the engine pads each batch to its own longest input
         tokenizer.enable_truncation(max_length=bundle.manifest.max_length)
         cls._check_io(bundle, session)
-        return cls(bundle, session, tokenizer)
+        engine = cls(bundle, session, tokenizer)
+        if engine.device == "cpu" and idle_threads > intra_op_threads:
+            engine._idle_session = cls._new_session(bundle, idle_threads, providers)
+            engine.idle_threads = idle_threads
+        return engine
 
     @staticmethod
     def _check_io(bundle: Bundle, session: ort.InferenceSession) -> None:
@@ -198,11 +215,22 @@ class Engine:
             self._full_tokenizer = full
         return full
 
+    @property
+    def has_idle_session(self) -> bool:
+        return self._idle_session is not None
+
     def infer(self, batch: Sequence[Encoded]) -> np.ndarray:
         """Logits ``float32 [len(batch), num_labels]``; the batch is right-padded to its longest input."""
+        return self._run(self._session, batch)
+
+    def infer_idle(self, batch: Sequence[Encoded]) -> np.ndarray:
+        """:meth:`infer` on the wide session (all ``idle_threads``), for a batch that runs alone."""
+        return self._run(self._idle_session or self._session, batch)
+
+    def _run(self, session: ort.InferenceSession, batch: Sequence[Encoded]) -> np.ndarray:
         available = pad_batch([e.ids for e in batch], [e.type_ids for e in batch], self._pad_id)
         feeds = {name: available[name] for name in self._input_names}
-        (logits,) = self._session.run([self._output_name], feeds)
+        (logits,) = session.run([self._output_name], feeds)
         return np.asarray(logits, dtype=np.float32)
 
     def predictions(self, logits: np.ndarray) -> list[Prediction]:

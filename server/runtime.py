@@ -63,7 +63,7 @@ class Runtime:
         self.index_html = (resources.files("server") / "static" / "index.html").read_text(encoding="utf-8")
         self._bundle = bundle
         self._engine_factory: EngineFactory = engine_factory or functools.partial(
-            Engine.load, provider=settings.execution_provider
+            Engine.load, provider=settings.execution_provider, idle_threads=settings.idle_threads
         )
         self._on_fatal = on_fatal
         self._batcher: MicroBatcher | None = None
@@ -107,6 +107,7 @@ class Runtime:
             ),
             self.metrics,
             on_dead=self._batcher_died,
+            run_alone=engine.infer_idle if engine.has_idle_session else None,
         )
         self._batcher.start()
         if settings.prediction_log_path is not None:
@@ -133,13 +134,15 @@ class Runtime:
         self.metrics.ready.set(1)
         self.status = "ready"
         logger.info(
-            "ready: model %s (%d labels, max_length %d) on %s, batches of up to %d, loaded and warmed up "
-            "in %.2f s",
+            "ready: model %s (%d labels, max_length %d) on %s, batches of up to %d, %d intra-op thread(s) "
+            "per batch (%d when a batch runs alone), loaded and warmed up in %.2f s",
             engine.model_version,
             len(engine.labels),
             engine.max_length,
             engine.providers[0],
             max_batch_size,
+            settings.ort_intra_op_threads,
+            max(engine.idle_threads, settings.ort_intra_op_threads),
             time.perf_counter() - started,
         )
 

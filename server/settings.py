@@ -36,6 +36,9 @@ class Settings:
     # inference: ORT runs in `inference_workers` threads, each with `ort_intra_op_threads` intra-op threads
     inference_workers: int = 2
     ort_intra_op_threads: int = 1
+    # intra-op threads of a second ORT session used when a batch runs alone (one client gets every core);
+    # None = the machine's cores when there are more than ORT_INTRA_OP_THREADS; 0 = off
+    ort_idle_threads: int | None = None
     # cross-request micro-batching
     # (measured, benchmarks/ and docs/server.md: on 2 CPU cores batching pays off for short texts only, so the
     # padded-token budget keeps typical ~100-token tickets in batches of 1-2 and no request waits for company)
@@ -91,6 +94,7 @@ class Settings:
             port=reader.integer("PORT", defaults.port, 1, 65535),
             inference_workers=reader.integer("INFERENCE_WORKERS", defaults.inference_workers, 1, 64),
             ort_intra_op_threads=reader.integer("ORT_INTRA_OP_THREADS", defaults.ort_intra_op_threads, 1, 64),
+            ort_idle_threads=reader.optional_integer("ORT_IDLE_THREADS", 0, 64),
             max_batch_size=reader.optional_integer("MAX_BATCH_SIZE", 1, 1024),
             max_batch_tokens=reader.integer("MAX_BATCH_TOKENS", defaults.max_batch_tokens, 1, 10_000_000),
             batch_max_wait_ms=reader.number("BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms, 0.0, 1000.0),
@@ -128,6 +132,14 @@ class Settings:
         )
         settings.check()
         return settings
+
+    @property
+    def idle_threads(self) -> int:
+        """Threads of the engine's alone-batch session (0: no second session)."""
+        if self.ort_idle_threads is not None:
+            return self.ort_idle_threads
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return cores if cores > self.ort_intra_op_threads else 0
 
     @property
     def inflight_limit(self) -> int:

@@ -273,3 +273,35 @@ def test_no_waiting_once_the_token_budget_is_used(engine: Engine) -> None:
     first_done, closed = asyncio.run(scenario())
     assert first_done < 2.5 and closed < 2.5  # far below the 5 s max wait
     assert gated.batches == [[6], [6]]
+
+
+def test_a_batch_that_runs_alone_uses_the_alone_runner(engine: Engine) -> None:
+    calls: list[str] = []
+
+    def shared(batch: Sequence[Encoded]) -> np.ndarray:
+        calls.append("shared")
+        return engine.infer(batch)
+
+    def alone(batch: Sequence[Encoded]) -> np.ndarray:
+        calls.append("alone")
+        return engine.infer(batch)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(shared, BatchConfig(max_batch_size=1, workers=1), run_alone=alone)
+        batcher.start()
+        await asyncio.gather(
+            *batcher.submit(_items(engine, [4, 5, 6]))
+        )  # a queue: the first two have company
+        await asyncio.gather(*batcher.submit(_items(engine, [4])))  # one client: alone
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert calls == ["shared", "shared", "alone", "alone"]
+
+
+def test_engine_idle_session_gives_the_same_logits(bundle_dir_fp32: Path) -> None:
+    wide = Engine.load(load_bundle(bundle_dir_fp32), 1, idle_threads=2)
+    assert wide.has_idle_session and wide.idle_threads == 2
+    items = wide.tokenize(["printer jam on floor two", "Der Server ist ausgefallen!"])
+    np.testing.assert_allclose(wide.infer_idle(items), wide.infer(items), atol=1e-5)
+    assert not Engine.load(load_bundle(bundle_dir_fp32), 1).has_idle_session

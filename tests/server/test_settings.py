@@ -110,3 +110,13 @@ def test_issue12_settings() -> None:
         Settings.from_env({"MODEL_DIR": "/m", "EXECUTION_PROVIDER": "tpu"})
     with pytest.raises(SettingsError, match="SERVER_INJECT_FAULT"):
         Settings.from_env({"MODEL_DIR": "/m", "SERVER_INJECT_FAULT": "everything"})
+
+
+def test_idle_threads_follow_the_cores() -> None:
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    auto = Settings.from_env({"MODEL_DIR": "/m"})
+    assert auto.idle_threads == (cores if cores > 1 else 0)
+    assert Settings.from_env({"MODEL_DIR": "/m", "ORT_IDLE_THREADS": "0"}).idle_threads == 0
+    assert Settings.from_env({"MODEL_DIR": "/m", "ORT_IDLE_THREADS": "4"}).idle_threads == 4
