@@ -150,7 +150,7 @@ async def predict(
             request_id=_request_id(request),
             truncate=data.truncate,
             raw_scores=data.raw_scores,
-            disconnected=_until_disconnect(request.receive),
+            disconnected=lambda: _until_disconnect(request.receive),
         )
     except ClientDisconnectedError:
         return Response(None, status_code=204)  # type: ignore[arg-type]  # the client has gone
@@ -183,7 +183,7 @@ async def predict_batch(
             batch=True,
             truncate=data.truncate,
             raw_scores=data.raw_scores,
-            disconnected=_until_disconnect(request.receive),
+            disconnected=lambda: _until_disconnect(request.receive),
         )
     except ClientDisconnectedError:
         return Response(None, status_code=204)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -131,13 +131,14 @@ class PredictionService:
         batch: bool = False,
         truncate: bool = True,
         raw_scores: bool = False,
-        disconnected: Awaitable[object] | None = None,
+        disconnected: Callable[[], Awaitable[object]] | None = None,
     ) -> tuple[list[PredictResponse], Timings]:
         """Score ``tickets`` in order.
 
         May raise TicketError (422/413), QueueFullError (429), BatcherClosedError / BatcherDeadError /
-        RequestTimeoutError (503), InferenceError (424) or ClientDisconnectedError (when ``disconnected``
-        completes first: the client went away, its queued items are dropped before inference).
+        RequestTimeoutError (503), InferenceError (424) or ClientDisconnectedError (when the awaitable that
+        ``disconnected()`` returns completes first: the client went away, its queued items are dropped before
+        inference).
         """
         started_request = time.perf_counter()
         self.check(tickets, batch)
@@ -184,7 +185,7 @@ class PredictionService:
         return responses, timings
 
     async def _infer(
-        self, encoded: list[Encoded], started: float, disconnected: Awaitable[object] | None
+        self, encoded: list[Encoded], started: float, disconnected: Callable[[], Awaitable[object]] | None
     ) -> list[BatchResult]:
         """Queue ``encoded`` and wait for the results, bounded by the request deadline and the client's
         presence; on either, the items are cancelled (the batcher drops cancelled items before inference)."""
@@ -194,7 +195,7 @@ class PredictionService:
             self.metrics.rejections.labels(reason="queue_full").inc(exc.n_items)
             raise
         gathered = asyncio.gather(*futures)
-        watcher = asyncio.ensure_future(disconnected) if disconnected is not None else None
+        watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
         timeout = None
         if self.request_timeout_s > 0:
             timeout = max(0.0, started + self.request_timeout_s - time.perf_counter())

@@ -206,7 +206,7 @@ def test_items_of_disconnected_clients_are_dropped_before_inference(bundle_dir: 
         gone = asyncio.get_running_loop().create_future()
         waiting = asyncio.ensure_future(
             service.predict(
-                [PredictRequest(text="second"), PredictRequest(text="third")], "b", disconnected=gone
+                [PredictRequest(text="second"), PredictRequest(text="third")], "b", disconnected=lambda: gone
             )
         )
         await asyncio.sleep(0.1)
