@@ -26,6 +26,7 @@ import math
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,6 +208,25 @@ def machine_note() -> str:
     return f"{model}, {os.cpu_count()} CPUs, ISA {' '.join(isa) or 'none'}; load average {load}"
 
 
+def medians(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (version, clients): the median of each figure over the rounds."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["version"], r["clients"]), []).append(r)
+    out = []
+    for (version, clients), group in groups.items():
+        merged: dict[str, Any] = {"version": version, "clients": clients, "rounds": len(group)}
+        for key in ("good_rps", "p50_ms", "p99_ms", "ticket_p99_ms", "rejected_per_s", "status_5xx"):
+            merged[key] = statistics.median(r[key] for r in group)
+        merged["status_5xx"] = sum(r["status_5xx"] for r in group)
+        errors: Counter[str] = Counter()
+        for r in group:
+            errors.update(r["other_errors"])
+        merged["other_errors"] = dict(errors)
+        out.append(merged)
+    return out
+
+
 def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| version | clients | good RPS | vs peak | p50 ms | p99 ms | ticket p99 ms | 429/s | 5xx | errors |",
@@ -238,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each level")
     p.add_argument("--env", action="append", default=[], help="KEY=VALUE for both servers (repeatable)")
     p.add_argument("--output", type=Path, help="results dir (default reports/overload/<time>)")
+    p.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /ready")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the whole sweep; the table shows medians")
     p.add_argument(
         "--client-nice", type=int, default=4, help="niceness added to the load generator once servers run (4)"
     )
@@ -263,20 +285,23 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         specs.append(("after (working tree)", REPO_ROOT))
         with servers(specs, args.bundle.resolve(), env, out) as running:
             for s in running:
-                await wait_ready(s.base_url, timeout_s=120)
+                await wait_ready(s.base_url, timeout_s=args.ready_timeout)
             if args.client_nice:
                 # the clients share the cores with the servers here; in production they run elsewhere. A lower
                 # priority keeps their CPU from being counted against the server under test (both alike)
                 os.nice(args.client_nice)
-            for i, clients in enumerate(levels):
-                order = running if i % 2 == 0 else list(reversed(running))
-                for s in order:
-                    result = await storm(s.base_url, bodies, clients, args.duration, args.warmup, s.version)
-                    rows.append(result.summary())
-                    print(json.dumps(rows[-1]), flush=True)
-                    await asyncio.sleep(1.0)  # let the queue of the storm drain before the next level
+            for round_ in range(max(1, args.rounds)):
+                for i, clients in enumerate(levels):
+                    order = running if (i + round_) % 2 == 0 else list(reversed(running))
+                    for s in order:
+                        result = await storm(
+                            s.base_url, bodies, clients, args.duration, args.warmup, s.version
+                        )
+                        rows.append({**result.summary(), "round": round_})
+                        print(json.dumps(rows[-1]), flush=True)
+                        await asyncio.sleep(1.0)  # let the storm's queue drain before the next level
     note = machine_note()
-    table = to_markdown(rows)
+    table = to_markdown(medians(rows))
     header = (
         f"Overload sweep {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {note}\n"
         f"bundle {args.bundle} ; texts {args.texts.name} ({len(bodies)}); {args.duration:g} s per level; "
