@@ -91,14 +91,19 @@ def fit_temperature(logits: Array, y_true: Array, bias: Array | None = None) -> 
 def expected_calibration_error(probs: Array, y_true: Array, n_bins: int = 15) -> float:
     """Top-label ECE with equal-width confidence bins (the usual definition, Guo et al. 2017)."""
     p = np.asarray(probs)
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == np.asarray(y_true)).astype(np.float64)
+    return top_label_ece(p.max(axis=1), p.argmax(axis=1) == np.asarray(y_true), n_bins)
+
+
+def top_label_ece(confidence: Array, correct: Array, n_bins: int = 15) -> float:
+    """ECE from each prediction's confidence and whether it was right."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct, dtype=np.float64)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     ece = 0.0
     for lo, hi in itertools.pairwise(edges):
-        in_bin = (confidence > lo) & (confidence <= hi)
+        in_bin = (conf > lo) & (conf <= hi)
         if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+            ece += in_bin.mean() * abs(ok[in_bin].mean() - conf[in_bin].mean())
     return float(ece)
 
 
