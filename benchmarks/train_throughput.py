@@ -1,14 +1,20 @@
-"""Training throughput: dynamic padding (+ length grouping) vs padding every batch to max_length.
+"""Training throughput: dynamic padding (+ length grouping) vs padding every batch to max_length; and, with
+``--compare-loops REV``, the training loop of this checkout (``transformers.Trainer``) against the one of an
+older commit (e.g. the hand-written loop before issue 10), side by side.
 
-Runs real optimizer steps (forward, backward, AdamW) of the training code's own pieces (model registry,
-Collator, LengthGroupedBatchSampler, optimizer) on the same pool of real tickets, a few dozen batches per
-mode, and prints samples/s side by side with the ratio. Not a unit test: rerun it on the machine you want
-numbers for.
+Padding modes: real optimizer steps (forward, backward, AdamW) of the training code's own pieces (model
+registry, ``DataCollatorWithPadding``, the seeded length-grouped sampler) on the same pool of real tickets,
+a few dozen batches per mode. Loops: each loop trains ``--batches`` optimizer steps (after ``--warmup``) in
+its own subprocess on the same rows, alternating old/new for ``--rounds`` rounds; the old loop runs from
+``git archive REV training`` in a temp dir. Not a unit test: rerun it on the machine you want numbers for.
 
     # minilm on the real tickets at max_len 256 (a few minutes on 2 cores)
     nice -n 5 uv run python benchmarks/train_throughput.py
     # seconds, any machine
     uv run python benchmarks/train_throughput.py --data sample --model tiny --batches 8
+    # old hand-written loop (commit 7e48f2f) vs the Trainer loop: MiniLM, max_len 128, 2 threads
+    nice -n 5 uv run python benchmarks/train_throughput.py --compare-loops 7e48f2f --max-length 128 \\
+        --threads 2
 
 Results (JSON) go to outputs/benchmarks/train_throughput-<time>.json.
 """
@@ -21,15 +27,19 @@ import logging
 import os
 import platform
 import random
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+# run as a script from anywhere; a --worker of --compare-loops imports `training` from the tree it is given
+sys.path.insert(0, os.environ.get("TRAIN_THROUGHPUT_TREE") or str(ROOT))
+LABELS = ["low", "medium", "high"]
 
 log = logging.getLogger("benchmarks.train_throughput")
 
@@ -59,20 +69,17 @@ def _run_mode(
     ids: list[list[int]],
     labels: list[int],
     collate: Any,
-    cfg: dict[str, Any],
     warmup: int,
 ) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from training.loop import build_optimizer
-
-    optimizer = build_optimizer(model, cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
     model.train()
     samples = real_tokens = padded_tokens = 0
     elapsed = 0.0
     for i, batch_ids in enumerate(batches):
-        batch = collate([{"input_ids": ids[j], "label": labels[j]} for j in batch_ids])
+        batch = collate([{"input_ids": ids[j], "labels": labels[j]} for j in batch_ids])
         start = time.perf_counter()
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = F.cross_entropy(logits, batch["labels"])
@@ -98,6 +105,178 @@ def _run_mode(
     return result
 
 
+def _machine() -> dict[str, Any]:
+    import torch
+
+    load1, load5, _ = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    cpu = next((line.split(":", 1)[1].strip() for line in _lscpu() if line.startswith("Model name")), None)
+    flags = next((line.split(":", 1)[1].split() for line in _lscpu() if line.startswith("Flags")), [])
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "isa": [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f in flags],
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_1m_5m_at_end": [round(load1, 2), round(load5, 2)],
+        "torch": torch.__version__,
+    }
+
+
+def _lscpu() -> list[str]:
+    try:
+        return subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
+    except OSError:
+        return []
+
+
+def _loop_worker(args: argparse.Namespace) -> int:
+    """One loop (``old``: the ``training`` package of TRAIN_THROUGHPUT_TREE, ``new``: this tree's), timed per
+    optimizer step from the loop's own per-step hook; prints one JSON line."""
+    import torch
+
+    rows = json.loads(args.rows.read_text(encoding="utf-8"))
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    from training.batching import encode_texts
+    from training.models import load_model
+
+    torch.manual_seed(args.seed)
+    loaded = load_model(
+        {"name": args.model, "max_length": args.max_length, "pretrained": None}, LABELS, rows["texts"]
+    )
+    ids = encode_texts(loaded.tokenizer, rows["texts"], args.max_length)
+    steps = args.batches + args.warmup
+    stamps: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
+        if args.worker == "old":
+            # the old tree's modules (they do not exist in this checkout any more)
+            loop, batching = import_module("training.loop"), import_module("training.batching")
+            dist_info, tracking = (
+                import_module("training.distributed").DistInfo,
+                import_module("training.tracking"),
+            )
+
+            class _Stamps(tracking.Tracker):  # type: ignore[name-defined,misc]
+                def log_step(self, step: int, values: Any) -> None:
+                    stamps.append(time.perf_counter())
+
+            cfg = {
+                "batch_size": args.batch_size, "eval_batch_size": 64, "grad_accum_steps": 1, "lr": 5e-5,
+                "head_lr_multiplier": 1.0, "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0,
+                "max_epochs": 1, "max_steps": steps, "early_stopping_patience": None, "save_every_n_steps": 0,
+                "log_every_n_steps": 1, "progress_bar": False, "class_weights": None, "precision": "fp32",
+            }  # fmt: skip
+            old = loop.Trainer(
+                model=loaded.model,
+                train_set=batching.TokenizedDataset(ids, rows["labels"]),
+                val_set=loop.EvalSet(ids[:2], rows["labels"][:2], ["en", "en"]),
+                labels=LABELS,
+                cfg=cfg,
+                seed=args.seed,
+                pad_token_id=int(loaded.tokenizer.pad_token_id),
+                max_length=args.max_length,
+                dist_info=dist_info(),
+                device=torch.device("cpu"),
+                tracker=_Stamps(),
+                run_dir=Path(tmp),
+                on_improved=lambda *_: None,
+                on_state=lambda _: None,
+            )
+            old.fit()
+        else:
+            from omegaconf import OmegaConf
+            from transformers import DataCollatorWithPadding, PrinterCallback, TrainerCallback
+
+            from training.run import training_arguments
+            from training.trainer import TicketTrainer
+
+            class _StampCallback(TrainerCallback):
+                def on_step_end(self, *_: Any, **__: Any) -> None:
+                    stamps.append(time.perf_counter())
+
+            base = OmegaConf.load(ROOT / "configs" / "trainer" / "cpu.yaml")
+            t = OmegaConf.merge(base, {"batch_size": args.batch_size, "max_steps": steps, "max_epochs": 1})
+            targs = training_arguments(t, Path(tmp) / "checkpoints" / "last", args.seed, [])
+            targs.eval_strategy = targs.save_strategy = "no"
+            targs.disable_tqdm = True
+            trainer = TicketTrainer(
+                model=loaded.model,
+                args=targs,
+                train_dataset=[
+                    {"input_ids": x, "label": y} for x, y in zip(ids, rows["labels"], strict=True)
+                ],
+                data_collator=DataCollatorWithPadding(loaded.tokenizer),
+                processing_class=loaded.tokenizer,
+                callbacks=[_StampCallback()],
+            )
+            trainer.remove_callback(PrinterCallback)
+            trainer.train()
+    timed = stamps[args.warmup :]
+    seconds = timed[-1] - stamps[args.warmup - 1] if args.warmup else timed[-1] - timed[0]
+    samples = (len(timed) if args.warmup else len(timed) - 1) * args.batch_size
+    print(json.dumps({"loop": args.worker, "steps": len(stamps), "samples_per_s": samples / seconds}))
+    return 0
+
+
+def _compare_loops(args: argparse.Namespace, texts: list[str], labels: list[int], data_desc: str) -> int:
+    results: dict[str, list[float]] = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory(prefix="bench-loops-") as tmp:
+        old_tree = Path(tmp) / "old"
+        old_tree.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.compare_loops, "training"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+        rows = Path(tmp) / "rows.json"
+        rows.write_text(json.dumps({"texts": texts, "labels": labels}), encoding="utf-8")
+        worker = [sys.executable, str(Path(__file__).resolve()), "--rows", str(rows), "--model", args.model]
+        worker += ["--max-length", str(args.max_length), "--batch-size", str(args.batch_size)]
+        worker += ["--batches", str(args.batches), "--warmup", str(args.warmup), "--seed", str(args.seed)]
+        worker += ["--threads", str(args.threads or 0)]
+        for _ in range(args.rounds):
+            for loop, tree in (("old", old_tree), ("new", ROOT)):
+                env = {**os.environ, "TRAIN_THROUGHPUT_TREE": str(tree), "TOKENIZERS_PARALLELISM": "false"}
+                out = subprocess.run(
+                    [*worker, "--worker", loop], env=env, capture_output=True, text=True, check=False
+                )
+                if out.returncode != 0:
+                    sys.stderr.write(out.stderr[-4000:])
+                    return 1
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                results[loop].append(result["samples_per_s"])
+                log.info("%s loop: %.2f samples/s", loop, result["samples_per_s"])
+    mean = {loop: sum(v) / len(v) for loop, v in results.items()}
+    report = {
+        "benchmark": "train_throughput_loops",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "config": {
+            "data": data_desc,
+            "model": args.model,
+            "max_length": args.max_length,
+            "batch_size": args.batch_size,
+            "timed_steps": args.batches,
+            "warmup": args.warmup,
+            "threads": args.threads,
+            "old_rev": args.compare_loops,
+        },
+        "samples_per_s": results,
+        "new_over_old": round(mean["new"] / mean["old"], 3),
+    }
+    output = (
+        args.output or ROOT / "outputs" / "benchmarks" / f"train_loops-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"old loop ({args.compare_loops}): {mean['old']:.2f} samples/s, new loop: {mean['new']:.2f} samples/s"
+    )
+    print(f"new / old: {report['new_over_old']:.3f}   rounds: {results}")
+    print(f"machine: {report['machine']}\nwritten: {output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,65 +290,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--compare-loops", metavar="REV", default=None, help="old loop's commit vs this tree")
+    parser.add_argument("--rounds", type=int, default=2, help="--compare-loops: alternating rounds per loop")
+    parser.add_argument("--worker", choices=["old", "new"], help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return _loop_worker(args)
 
     from training.logging_setup import configure_logging
 
     configure_logging()
     import torch
+    from transformers import DataCollatorWithPadding, set_seed
 
-    from training.batching import Collator, LengthGroupedBatchSampler, encode_texts
-    from training.loop import seed_everything
+    from training.batching import encode_texts
     from training.models import load_model
+    from training.trainer import SeededLengthGroupedSampler
 
     if args.threads:
         torch.set_num_threads(args.threads)
     n_batches = args.batches + args.warmup
     pool = n_batches * args.batch_size * 4  # enough rows for length grouping to have something to group
     texts, labels, data_desc = _texts_and_labels(args.data, pool, args.seed)
+    if args.compare_loops:
+        return _compare_loops(args, texts, labels, data_desc)
     loaded = load_model(
-        {"name": args.model, "max_length": args.max_length, "pretrained": None},
-        ["low", "medium", "high"],
-        texts,
+        {"name": args.model, "max_length": args.max_length, "pretrained": None}, LABELS, texts
     )
     ids = encode_texts(loaded.tokenizer, texts, args.max_length)
-    pad = int(loaded.tokenizer.pad_token_id)
-    cfg = {"lr": 5e-5, "weight_decay": 0.01, "head_lr_multiplier": 1.0}
     initial_state = {k: v.clone() for k, v in loaded.model.state_dict().items()}
 
-    sampler = LengthGroupedBatchSampler([len(x) for x in ids], args.batch_size, seed=args.seed)
-    grouped = sampler.batches()[:n_batches]
+    sampler = SeededLengthGroupedSampler(args.batch_size, [{"input_ids": x} for x in ids], args.seed)
+    flat = list(sampler)
+    grouped = [flat[i : i + args.batch_size] for i in range(0, len(flat), args.batch_size)][:n_batches]
     rng = random.Random(args.seed)
     order = list(range(len(ids)))
     rng.shuffle(order)
     shuffled = [
         order[i : i + args.batch_size] for i in range(0, n_batches * args.batch_size, args.batch_size)
     ]
+    padded = DataCollatorWithPadding(loaded.tokenizer, padding="max_length", max_length=args.max_length)
     modes = [
-        ("padded_to_max_length", shuffled, Collator(pad, padding="max_length", max_length=args.max_length)),
-        ("dynamic_padding", shuffled, Collator(pad)),
-        ("dynamic_padding_length_grouped", grouped, Collator(pad)),
+        ("padded_to_max_length", shuffled, padded),
+        ("dynamic_padding", shuffled, DataCollatorWithPadding(loaded.tokenizer)),
+        ("dynamic_padding_length_grouped", grouped, DataCollatorWithPadding(loaded.tokenizer)),
     ]
     results = []
     for name, batches, collate in modes:
         loaded.model.load_state_dict(initial_state)  # every mode starts from the same weights
-        seed_everything(args.seed)
-        results.append(_run_mode(name, loaded.model, batches, ids, labels, collate, cfg, args.warmup))
+        set_seed(args.seed)
+        results.append(_run_mode(name, loaded.model, batches, ids, labels, collate, args.warmup))
     base = results[0]["samples_per_s"]
     for result in results:
         result["speedup_vs_padded"] = round(result["samples_per_s"] / base, 2)
 
-    load1, load5, _ = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     report = {
         "benchmark": "train_throughput",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "loadavg_1m_5m_at_end": [round(load1, 2), round(load5, 2)],
-            "torch": torch.__version__,
-        },
+        "machine": _machine(),
         "config": {
             "data": data_desc,
             "model": args.model,

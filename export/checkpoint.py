@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -34,9 +35,20 @@ class Checkpoint:
 
     @property
     def data_dir(self) -> Path | None:
-        """The prepared-data directory the checkpoint was trained on (``recipe.json`` ``data.output_dir``)."""
+        """The prepared-data directory the checkpoint was trained on (``recipe.json`` ``data.output_dir``).
+
+        An error when that directory now holds other splits (its stats.json sha256 differs from training's).
+        """
         data = self.recipe.get("data") or {}
         out = data.get("output_dir")
+        stats = Path(out) / "stats.json" if out else None
+        if stats is not None and self.stats_sha256 and stats.is_file():
+            with stats.open("rb") as handle:
+                if hashlib.file_digest(handle, "sha256").hexdigest() != self.stats_sha256:
+                    raise CheckpointError(
+                        f"the prepared data in {out} changed since {self.path} was trained (stats.json "
+                        "sha256 differs): re-prepare it with that run's data config, or pass --data DIR"
+                    )
         return Path(out) if out else None
 
     @property

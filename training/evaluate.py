@@ -263,7 +263,7 @@ def _load_data(checkpoint: Path, overrides: Sequence[str], recipe: Mapping[str, 
             raise CheckpointError(
                 f"the prepared data in {output_dir} changed since this checkpoint was trained (stats.json "
                 "sha256 differs): re-prepare it with the data config of that run, or pass data overrides "
-                "to score on other data on purpose, e.g. `python -m training.evaluate <checkpoint> data=sample`"
+                "to score other data on purpose (`python -m training.evaluate <checkpoint> data=sample`)"
             )
         return load_prepared(output_dir)
     from hydra import compose, initialize_config_dir

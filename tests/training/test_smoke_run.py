@@ -123,3 +123,32 @@ def test_evaluate_cli_rejects_a_non_checkpoint(tmp_path: Path, capsys: pytest.Ca
     assert evaluate.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "is not a training checkpoint" in err and "Traceback" not in err
+
+
+def test_changed_prepared_data_is_an_error_in_evaluate_and_export(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint whose data dir now holds other splits (stats.json hash differs) is not scored silently."""
+    import shutil
+
+    from export.checkpoint import load_checkpoint
+    from export.errors import CheckpointError
+
+    data = tmp_path / "processed"
+    shutil.copytree(
+        Path(json.loads((tiny_checkpoint / "recipe.json").read_text())["data"]["output_dir"]), data
+    )
+    checkpoint = tmp_path / "best"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    recipe = json.loads((checkpoint / "recipe.json").read_text())
+    recipe["data"]["output_dir"] = str(data)
+    (checkpoint / "recipe.json").write_text(json.dumps(recipe))
+    assert load_checkpoint(checkpoint).data_dir == data  # unchanged: fine
+    stats = json.loads((data / "stats.json").read_text())
+    (data / "stats.json").write_text(json.dumps({**stats, "seed": 7}))  # e.g. re-prepared with other settings
+    assert evaluate.main([str(checkpoint), "--output-dir", str(tmp_path / "eval"), "--no-baseline"]) == 2
+    err = capsys.readouterr().err
+    assert f"the prepared data in {data} changed since this checkpoint was trained" in err
+    assert "Traceback" not in err
+    with pytest.raises(CheckpointError, match=r"changed since .* was trained"):
+        _ = load_checkpoint(checkpoint).data_dir

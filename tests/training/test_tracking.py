@@ -1,4 +1,5 @@
-"""W&B never fails a run: offline without a key, a warning (not a crash) when it cannot start."""
+"""W&B never fails a run (offline without a key, a warning when it cannot start), and what the tracking
+module logs really lands in the offline run file (read back record by record)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from training import tracking
 
+from .helpers import wandb_history, wandb_records
+
 
 def test_mode_is_offline_without_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -17,9 +20,9 @@ def test_mode_is_offline_without_api_key(monkeypatch: pytest.MonkeyPatch) -> Non
     assert tracking.resolve_mode("disabled") == "disabled"
 
 
-def test_logger_none_and_other_ranks_track_nothing(tmp_path: Path) -> None:
-    assert type(tracking.create_tracker({"name": "none"}, tmp_path, {}, True)) is tracking.Tracker
-    assert type(tracking.create_tracker({"name": "wandb"}, tmp_path, {}, False)) is tracking.Tracker
+def test_logger_none_and_disabled_track_nothing(tmp_path: Path) -> None:
+    assert tracking.start_run({"name": "none"}, tmp_path, {}, None) is None
+    assert tracking.start_run({"name": "wandb", "mode": "disabled"}, tmp_path, {}, None) is None
 
 
 def test_wandb_that_cannot_start_does_not_fail_the_run(
@@ -31,31 +34,43 @@ def test_wandb_that_cannot_start_does_not_fail_the_run(
         raise RuntimeError("wandb server unreachable")
 
     monkeypatch.setattr(wandb, "init", _broken_init)
-    tracker = tracking.create_tracker({"name": "wandb", "mode": "online"}, tmp_path, {}, True)
-    assert type(tracker) is tracking.Tracker
+    assert tracking.start_run({"name": "wandb", "mode": "online"}, tmp_path, {}, None) is None
     assert "training continues without tracking" in caplog.text
 
 
 @pytest.mark.slow
-def test_offline_run_logs_metrics_and_the_best_checkpoint(
+def test_offline_run_records_the_confusion_matrix_summary_and_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: Path
 ) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    cfg = {
-        "name": "wandb",
-        "project": "ticket-triage-test",
-        "mode": "auto",
-        "log_model": True,
-        "registry": "wandb-registry-model/ticket-triage",
+    cfg = {"name": "wandb", "project": "ticket-triage-test", "mode": "auto", "log_model": True}
+    run = tracking.start_run(cfg, tmp_path, {"trainer": {"lr": 1e-3}}, "fixedid42")
+    assert run is not None and run.id == "fixedid42" and run.settings.mode == "offline"
+    tracking.log_confusion(run, [0, 1, 2, 2], [0, 2, 2, 2], ["low", "medium", "high"])
+    tracking.finish_run(run, cfg, tiny_checkpoint, "tiny-priority", {"best_val_macro_f1": 0.75})
+    [run_dir] = (tmp_path / "wandb").glob("offline-run-*-fixedid42")
+    records = wandb_records(next(run_dir.glob("run-fixedid42.wandb")))
+    [config] = [r.config for r in records if r.WhichOneof("record_type") == "config"][:1]
+    assert any(
+        json.loads(item.value_json) == {"lr": 0.001} for item in config.update if item.key == "trainer"
+    )
+    [table] = [h for h in wandb_history(records) if "val/confusion_matrix_table/_type" in h]
+    assert table["val/confusion_matrix_table/_type"] == "table-file"
+    rows = json.loads((run_dir / "files" / table["val/confusion_matrix_table/path"]).read_text())
+    counts = {(r[0], r[1]): r[2] for r in rows["data"]}  # (actual, predicted) -> count
+    assert counts[("high", "high")] == 2 and counts[("medium", "high")] == 1 and counts[("low", "low")] == 1
+    summary = {
+        i.key: json.loads(i.value_json)
+        for r in records
+        if r.WhichOneof("record_type") == "summary"
+        for i in r.summary.update
     }
-    tracker = tracking.create_tracker(cfg, tmp_path, {"trainer": {"lr": 1e-3}}, True)
-    assert isinstance(tracker, tracking.WandbTracker) and tracker.mode == "offline"
-    tracker.log_step(1, {"loss": 1.1, "lr": 1e-3})
-    metrics = json.loads((tiny_checkpoint / "metrics.json").read_text())["val"]
-    tracker.log_epoch(1, 1, metrics, ["low", "medium", "high"])
-    tracker.log_confusion("val/confusion_matrix", [0, 1, 2], [0, 2, 2], ["low", "medium", "high"])
-    tracker.log_best_checkpoint(tiny_checkpoint, "tiny-priority", {"val_macro_f1": metrics["macro_f1"]})
-    tracker.finish()
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "no offline run file to `wandb sync` later"
+    assert summary["best_val_macro_f1"] == 0.75
+    [model] = [
+        r.artifact
+        for r in records
+        if r.WhichOneof("record_type") == "artifact" and r.artifact.type == "model"
+    ]
+    assert model.name == "tiny-priority" and {"best", "latest"} <= set(model.aliases)
+    assert {p.name for p in tiny_checkpoint.iterdir()} == {e.path for e in model.manifest.contents}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -229,7 +230,5 @@ def _write(output_dir: Path, splits: dict[str, pd.DataFrame], stats: dict[str, A
     if stale.exists():
         stale.unlink()
     for name, frame in splits.items():
-        atomic_write(
-            output_dir / f"{name}.parquet", lambda tmp, frame=frame: frame.to_parquet(tmp, index=False)
-        )
+        atomic_write(output_dir / f"{name}.parquet", functools.partial(frame.to_parquet, index=False))
     write_json_atomic(output_dir / STATS_FILE, stats)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.data.sample_phrases import PHRASES, PRODUCTS, TOPICS
+from training.utils import atomic_write
 
 SAMPLE_PATH = Path("data/sample/tickets.csv")
 SAMPLE_COLUMNS = ("subject", "body", "answer", "type", "queue", "priority", "language")
@@ -103,12 +102,5 @@ def render_csv(tickets: list[SampleTicket]) -> str:
 def write_sample(path: Path = SAMPLE_PATH, seed: int = DEFAULT_SEED) -> Path:
     """(Re)write the sample file atomically; return its path."""
     text = render_csv(generate_sample(seed))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        Path(name).replace(path)
-    finally:
-        Path(name).unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline=""))
     return path

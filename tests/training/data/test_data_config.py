@@ -13,7 +13,8 @@ import yaml
 
 from training.data.config import PROJECT_ROOT, DataConfig, compose
 
-DATA_CONFIGS = sorted(p.stem for p in (PROJECT_ROOT / "configs" / "data").glob("*.yaml"))
+# base.yaml is what the others inherit (name and paths ???), not a data set of its own
+DATA_CONFIGS = sorted(p.stem for p in (PROJECT_ROOT / "configs" / "data").glob("*.yaml") if p.stem != "base")
 
 
 def test_the_three_data_configs_exist() -> None:
@@ -28,7 +29,15 @@ def test_every_data_config_composes(name: str) -> None:
     assert config.target == "priority" and config.labels == ["low", "medium", "high"]
     assert config.label_map["priority"] == {"very_low": "low", "critical": "high"}
     assert config.text_recipe == {"fields": ["subject", "body"], "separator": "\n"}
-    assert config.output_dir == Path("data/processed")
+    assert config.output_dir == Path("data/processed") / name, "each data config prepares into its own dir"
+
+
+def test_data_configs_only_say_what_differs_from_the_base() -> None:
+    base = yaml.safe_load((PROJECT_ROOT / "configs" / "data" / "base.yaml").read_text(encoding="utf-8"))
+    for name in ("sample", "tickets", "full"):
+        own = yaml.safe_load((PROJECT_ROOT / "configs" / "data" / f"{name}.yaml").read_text(encoding="utf-8"))
+        assert own["defaults"] == ["base", "_self_"]
+        assert not [k for k in own if k != "defaults" and own[k] == base.get(k)], f"{name} repeats the base"
 
 
 def test_default_is_the_sample_and_overrides_work() -> None:

@@ -261,3 +261,22 @@ def test_sample_prepared_fixture(sample_prepared: PreparedData) -> None:
 def test_malformed_config_values_are_refused(tmp_path: Path, override: dict[str, Any], message: str) -> None:
     with pytest.raises(DataValidationError, match=message):
         prepare(cfg(tmp_path, [write_csv(tmp_path / "t.csv", grid(0, 2))], **override))
+
+
+def test_prepared_splits_are_reused_while_the_data_hash_matches(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = write_csv(tmp_path / "t.csv", grid(0, 20))
+    first = prepare(cfg(tmp_path, [src]))
+    stamp = (tmp_path / "out" / "train.parquet").stat().st_mtime_ns
+    caplog.set_level("INFO", logger="training.data.prepare")
+    again = prepare(cfg(tmp_path, [src]))
+    assert "reusing the prepared splits" in caplog.text
+    assert (tmp_path / "out" / "train.parquet").stat().st_mtime_ns == stamp, "reused, not rewritten"
+    assert again.stats["data_hash"] == first.stats["data_hash"] and len(first.stats["data_hash"]) == 64
+    pd.testing.assert_frame_equal(again.train, first.train, check_dtype=False)
+    caplog.clear()
+    reseeded = prepare(cfg(tmp_path, [src], seed=7))  # another config: another hash, prepared again
+    assert "reusing" not in caplog.text and reseeded.stats["data_hash"] != first.stats["data_hash"]
+    write_csv(src, grid(0, 21))  # other input data: prepared again
+    assert prepare(cfg(tmp_path, [src], seed=7)).stats["rows_in"] > reseeded.stats["rows_in"]

