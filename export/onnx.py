@@ -51,14 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="prepared-data dir whose val.parquet the gate uses (default: recipe.json data.output_dir)",
     )
-    p.add_argument("--val-limit", type=int, help="gate on the first N validation rows only (quick checks)")
+    p.add_argument(
+        "--val-limit",
+        type=int,
+        help="gate on the first N val and test rows only (quick checks; a loosened gate)",
+    )
 
     q = p.add_argument_group("quantization")
     q.add_argument("--isa", choices=("auto", *ISAS), default="auto", help="default: from /proc/cpuinfo flags")
     q.add_argument("--per-channel", dest="per_channel", action="store_true", default=True, help="(default)")
     q.add_argument("--per-tensor", dest="per_channel", action="store_false")
-    q.add_argument("--reduce-range", dest="reduce_range", action="store_true", default=True, help="(default)")
-    q.add_argument("--no-reduce-range", dest="reduce_range", action="store_false")
+    q.add_argument(
+        "--reduce-range",
+        dest="reduce_range",
+        action="store_true",
+        default=None,
+        help="7-bit weights (default: on only for a CPU without VNNI: avx2/avx512 lacking avx512_vnni, "
+        "avx_vnni and amx_int8; with --isa, from that ISA)",
+    )
+    q.add_argument("--no-reduce-range", dest="reduce_range", action="store_false", help="full-range int8")
 
     g = p.add_argument_group("verification gate thresholds")
     g.add_argument("--max-logit-diff", type=float, default=1e-3, help="fp32 ONNX vs PyTorch (default 1e-3)")
@@ -72,6 +83,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--tie-margin", type=float, default=0.1, help="fp32 top1-top2 probability for non-ties (0.1)"
     )
     g.add_argument("--min-agreement", type=float, default=0.99, help="int8/fp32 non-tie agreement (0.99)")
+    g.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="one-sided level of the F1-drop bootstrap and the flip-rate Clopper-Pearson bound (0.95)",
+    )
+    g.add_argument(
+        "--bootstrap-resamples", type=int, default=1000, help="paired bootstrap resamples (1000, seeded)"
+    )
+    g.add_argument(
+        "--allow-below-baseline",
+        action="store_true",
+        help="write the bundle even when its test macro-F1 is below the TF-IDF baseline (sample/demo "
+        "models only: the gate is then reported as loosened)",
+    )
+
+    c = p.add_argument_group("calibration (fitted on the served model's validation logits)")
+    c.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="write temperature 1, bias 0 and no review band",
+    )
+    c.add_argument(
+        "--bias",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="tune a per-class decision bias for val macro-F1 (auto: recipe.json calibration.tune_bias, "
+        "else export.pipeline.AUTO_TUNE_BIAS)",
+    )
+    c.add_argument("--no-bias", dest="bias", action="store_const", const="off", help="= --bias off")
+    c.add_argument(
+        "--review-target",
+        type=float,
+        help="accuracy the review band keeps above its threshold (default: recipe.json, else 0.70)",
+    )
 
     r = p.add_argument_group("runtime")
     r.add_argument("--batch-size", type=int, default=16)
@@ -102,8 +149,8 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     logger.setLevel(logging.DEBUG if args.verbose else logging.INFO)
 
-    if not args.quantize and (args.isa != "auto" or not args.per_channel or not args.reduce_range):
-        logger.warning("--isa/--per-tensor/--no-reduce-range have no effect without --quantize")
+    if not args.quantize and (args.isa != "auto" or not args.per_channel or args.reduce_range is not None):
+        logger.warning("--isa/--per-tensor/--[no-]reduce-range have no effect without --quantize")
 
     # Imported here: the heavy libraries load only once the arguments parsed.
     from export.pipeline import ExportOptions, run_export
@@ -123,6 +170,8 @@ def _main(argv: Sequence[str] | None) -> int:
             min_language_examples=args.min_language_examples,
             tie_margin=args.tie_margin,
             min_non_tie_agreement=args.min_agreement,
+            confidence=args.confidence,
+            bootstrap_resamples=args.bootstrap_resamples,
         ),
         isa=args.isa,
         per_channel=args.per_channel,
@@ -133,6 +182,10 @@ def _main(argv: Sequence[str] | None) -> int:
         val_limit=args.val_limit,
         opset=args.opset,
         wandb_log=args.wandb_log,
+        calibrate=args.calibrate,
+        bias=args.bias,
+        review_target=args.review_target,
+        allow_below_baseline=args.allow_below_baseline,
     )
     try:
         result = run_export(options)

@@ -1,4 +1,5 @@
-"""The export steps in order: checkpoint -> fp32 ONNX -> fusions -> int8 -> gate -> bundle (atomic)."""
+"""The export steps in order: checkpoint -> fp32 ONNX -> fusions -> int8 -> gate -> calibration -> quality
+floor -> bundle (atomic)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from export import artifacts, bundle, convert, quantize, verify
 from export.checkpoint import DEFAULT_RUNS_ROOT, Checkpoint, find_latest_checkpoint, load_checkpoint
 from export.errors import BundleError, DataError, GateFailedError
@@ -15,6 +18,14 @@ from export.errors import BundleError, DataError, GateFailedError
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUNDLES_ROOT = Path("bundles")
+#: ``--bias auto`` without a ``calibration.tune_bias`` in the checkpoint's recipe.json: tune the per-class
+#: decision bias on validation (True) or fit the temperature only (False). One constant, set after measuring.
+AUTO_TUNE_BIAS = True
+BIAS_CHOICES = ("auto", "on", "off")
+#: The server runs one ticket per ONNX call on CPU (MAX_BATCH_SIZE=1): dynamic int8 quantizes activations per
+#: call, so batch-1 logits are what /predict answers. Calibration and the quality floor use these.
+SERVED_BATCH_SIZE = 1
+QUALITY_FLOOR_CHECK = "quality floor: served macro-F1 vs TF-IDF baseline"
 
 
 @dataclass
@@ -29,13 +40,18 @@ class ExportOptions:
     thresholds: verify.Thresholds = field(default_factory=verify.Thresholds)
     isa: str = "auto"
     per_channel: bool = True
-    reduce_range: bool = True
+    reduce_range: bool | None = None  # None: from the CPU (quantize.default_reduce_range)
     overwrite: bool = False
     batch_size: int = 16
     threads: int | None = None
     val_limit: int | None = None
     opset: int | None = None
     wandb_log: bool = False
+    calibrate: bool = True
+    bias: str = "auto"  # auto (recipe.json calibration.tune_bias, else AUTO_TUNE_BIAS) | on | off
+    review_target: float | None = None  # None: recipe.json calibration.target_accuracy, else 0.70
+    allow_below_baseline: bool = False
+    served_batch_size: int = SERVED_BATCH_SIZE
 
 
 @dataclass
@@ -91,10 +107,183 @@ def _manifest_metrics(report: verify.GateReport) -> dict[str, Any]:
                 "n": m["n"],
                 "per_language_macro_f1": {k: v["macro_f1"] for k, v in m["per_language"].items()},
             }
-    if "agreement" in report.metrics:
-        metrics["agreement"] = report.metrics["agreement"]
+    for key in ("agreement", "f1_drop", "quality_floor", "calibration"):
+        if key in report.metrics:
+            metrics[key] = report.metrics[key]
     metrics["torch"] = report.metrics["torch"]
     return metrics
+
+
+def resolve_calibration_options(options: ExportOptions, ckpt: Checkpoint) -> tuple[bool, float, str]:
+    """(tune_bias, target_accuracy, how chosen): the CLI, else recipe.json ``calibration``, else defaults.
+
+    recipe.json may carry ``"calibration": {"tune_bias": true|false, "target_accuracy": 0.7}`` (the training
+    config's choice, also what ``training.evaluate`` reads).
+    """
+    from training.calibration import DEFAULT_TARGET_ACCURACY
+
+    if options.bias not in BIAS_CHOICES:
+        raise DataError(f"--bias must be one of {', '.join(BIAS_CHOICES)}, got {options.bias!r}")
+    recipe = ckpt.recipe.get("calibration") or {}
+    if not isinstance(recipe, dict):
+        recipe = {}
+    if options.bias != "auto":
+        tune_bias, why = options.bias == "on", f"--bias {options.bias}"
+    elif isinstance(recipe.get("tune_bias"), bool):
+        tune_bias, why = bool(recipe["tune_bias"]), "recipe.json calibration.tune_bias"
+    else:
+        tune_bias, why = AUTO_TUNE_BIAS, "--bias auto default"
+    target = options.review_target
+    if target is None:
+        target = float(recipe.get("target_accuracy", DEFAULT_TARGET_ACCURACY))
+    if not 0.0 < target <= 1.0:
+        raise DataError(f"--review-target must be in (0, 1], got {target}")
+    mode = ("bias + temperature" if tune_bias else "temperature only") + f" ({why})"
+    return tune_bias, target, mode
+
+
+def served_logits(
+    model_path: Path,
+    tokenizer_path: Path,
+    split: verify.ValidationSet,
+    ckpt: Checkpoint,
+    pad_token_id: int,
+    options: ExportOptions,
+) -> np.ndarray:
+    """The shipped model's raw logits on a split, tokenized and batched as the server does."""
+    from training.data import build_text
+
+    texts = [build_text(s, b, ckpt.text_recipe) for s, b in zip(split.subjects, split.bodies, strict=True)]
+    if not texts:
+        return np.zeros((0, len(ckpt.labels)), dtype=np.float32)
+    encoded = verify.encode_with_bundle_tokenizer(tokenizer_path, texts, ckpt.max_length)
+    return verify.onnx_logits(model_path, encoded, pad_token_id, options.served_batch_size, options.threads)
+
+
+def calibrate(
+    val_logits: np.ndarray,
+    val: verify.ValidationSet,
+    test_logits: np.ndarray,
+    test: verify.ValidationSet,
+    ckpt: Checkpoint,
+    options: ExportOptions,
+) -> tuple[Any, dict[str, Any]]:
+    """Fit (or, with ``--no-calibrate``, write the identity) on the served val logits; report val and test."""
+    from training.calibration import Calibration, calibration_report, fit_calibration
+
+    tune_bias, target, mode = resolve_calibration_options(options, ckpt)
+    if options.calibrate:
+        calibration = fit_calibration(
+            val_logits, val.y_true, tune_bias=tune_bias, target_accuracy=target, fitted_on="val"
+        )
+    else:
+        calibration = Calibration(
+            temperature=1.0, bias=[0.0] * len(ckpt.labels), target_accuracy=target, fitted_on="none", n=0
+        )
+        mode = "off (--no-calibrate): temperature 1, bias 0, no review band"
+    splits = {}
+    for name, logits, data in (("val", val_logits, val), ("test", test_logits, test)):
+        if len(data.y_true):
+            splits[name] = {
+                "n": len(data.y_true),
+                **calibration_report(logits, data.y_true, calibration, target),
+            }
+    summary = {
+        "temperature": calibration.temperature,
+        "bias": list(calibration.bias),
+        "review_threshold": calibration.review_threshold,
+        "target_accuracy": target,
+        "fitted_on": calibration.fitted_on,
+        "n": calibration.n,
+        "mode": mode,
+        "batch_size": options.served_batch_size,
+        "splits": splits,
+    }
+    logger.info(
+        "calibration (%s): temperature %.3f, bias %s, review threshold %s",
+        mode,
+        calibration.temperature,
+        [round(b, 2) for b in calibration.bias],
+        calibration.review_threshold,
+    )
+    return calibration, summary
+
+
+def quality_floor(
+    prepared: Any,
+    data_dir: Path,
+    served_preds: dict[str, np.ndarray],
+    splits: dict[str, verify.ValidationSet],
+    ckpt: Checkpoint,
+    options: ExportOptions,
+) -> tuple[verify.Check, dict[str, Any]]:
+    """The served model's test macro-F1 (calibrated decision) against the TF-IDF baseline fitted on train."""
+    from training.baseline import build_baseline
+
+    name = "test" if len(splits["test"].y_true) else "val"
+    note = ""
+    if name == "val":
+        note = (
+            f"{data_dir} has no test split: the quality floor is measured on val (the split calibrated on)."
+        )
+        logger.warning("%s", note)
+    split = splits[name]
+    train = verify.split_set(prepared, "train", data_dir)
+    if not len(train.y_true):
+        raise DataError(
+            f"the train split in {data_dir} is empty: the quality floor needs it for the baseline"
+        )
+    baseline = build_baseline()
+    baseline.fit(train.texts, train.y_true)
+    baseline_pred = np.asarray(baseline.predict(split.texts))
+    k = len(ckpt.labels)
+    model_m = verify.classification_metrics(split.y_true, served_preds[name], split.languages, k)
+    base_m = verify.classification_metrics(split.y_true, baseline_pred, split.languages, k)
+    model_f1, base_f1 = model_m["macro_f1"], base_m["macro_f1"]
+    below = model_f1 < base_f1
+    detail = (
+        f"{name} n={len(split.y_true)}: served {model_f1:.4f} vs TF-IDF {base_f1:.4f} "
+        f"({(model_f1 - base_f1) * 100:+.2f} points)"
+    )
+    if below and options.allow_below_baseline:
+        detail += "; below the baseline, waived by --allow-below-baseline"
+    elif below:
+        detail += "; below the baseline: pass --allow-below-baseline only for a sample/demo model"
+    check = verify.Check(
+        QUALITY_FLOOR_CHECK,
+        not below or options.allow_below_baseline,
+        model_f1,
+        f">= TF-IDF baseline {base_f1:.4f}" + (" (waived)" if options.allow_below_baseline else ""),
+        detail,
+    )
+    served = "int8" if options.quantize else "fp32"
+    summary = {
+        "split": name,
+        "n": len(split.y_true),
+        "n_train": len(train.y_true),
+        "served": f"{served}, calibrated decision, batch {options.served_batch_size}",
+        "model_macro_f1": model_f1,
+        "model_accuracy": model_m["accuracy"],
+        "baseline_macro_f1": base_f1,
+        "baseline_accuracy": base_m["accuracy"],
+        "model_per_language_macro_f1": {k2: v["macro_f1"] for k2, v in model_m["per_language"].items()},
+        "baseline_per_language_macro_f1": {k2: v["macro_f1"] for k2, v in base_m["per_language"].items()},
+        "below_baseline": below,
+        "waived": options.allow_below_baseline,
+        "note": note,
+    }
+    logger.info("quality floor: %s", detail)
+    return check, summary
+
+
+def loosened(options: ExportOptions) -> list[str]:
+    """What makes this gate weaker than production (reported; the manifest's ``gate.production`` is False)."""
+    out = verify.loosened_thresholds(options.thresholds)
+    if options.allow_below_baseline:
+        out.append("quality floor waived (--allow-below-baseline)")
+    if options.val_limit is not None:
+        out.append(f"only the first {options.val_limit} rows of each split (--val-limit)")
+    return out
 
 
 def run_gate(
@@ -159,8 +348,13 @@ def _run_export(options: ExportOptions, local: Checkpoint | None) -> ExportResul
         else:
             ckpt, source = local, str(local.path)
         data_dir = resolve_data_dir(options, ckpt)
-        val = verify.load_validation(data_dir, ckpt.labels, options.val_limit)
+        prepared = verify.load_prepared_data(data_dir, ckpt.labels)
+        val = verify.split_set(prepared, "val", data_dir, options.val_limit)
+        if not len(val.y_true):
+            raise DataError(f"the validation split in {data_dir} is empty; the gate needs examples")
+        test = verify.split_set(prepared, "test", data_dir, options.val_limit)
         _warn_if_data_changed(data_dir, ckpt)
+        resolve_calibration_options(options, ckpt)  # bad --bias/--review-target: fail before the slow steps
 
         fp32_path = convert.optimize_fp32(
             convert.export_fp32(ckpt.path, work / "raw", options.opset).parent, work / "fp32"
@@ -168,21 +362,44 @@ def _run_export(options: ExportOptions, local: Checkpoint | None) -> ExportResul
         settings: quantize.QuantizationSettings | None = None
         int8_path: Path | None = None
         if options.quantize:
-            isa = quantize.detect_isa() if options.isa == "auto" else options.isa
-            settings = quantize.QuantizationSettings(
-                isa=isa, per_channel=options.per_channel, reduce_range=options.reduce_range
-            )
+            settings = quantize.resolve_settings(options.isa, options.per_channel, options.reduce_range)
             int8_path = quantize.quantize_int8(fp32_path.parent, work / "int8", settings)
 
         staging = work / "bundle"
         staging.mkdir()
         bundle.write_serving_tokenizer(ckpt.path / "tokenizer.json", staging / bundle.TOKENIZER)
         report, torch_side = run_gate(ckpt, val, staging / bundle.TOKENIZER, fp32_path, int8_path, options)
+        report.loosened = loosened(options)
+
+        # The shipped model as the server runs it: calibration fitted on val, quality floor on test.
+        final_model = int8_path or fp32_path
+        logits = {
+            name: served_logits(
+                final_model, staging / bundle.TOKENIZER, data, ckpt, torch_side.pad_token_id, options
+            )
+            for name, data in (("val", val), ("test", test))
+        }
+        calibration, report.metrics["calibration"] = calibrate(
+            logits["val"], val, logits["test"], test, ckpt, options
+        )
+        preds = {
+            name: calibration.scores(z).argmax(axis=1) if len(z) else np.zeros(0, int)
+            for name, z in logits.items()
+        }
+        floor_check, report.metrics["quality_floor"] = quality_floor(
+            prepared, data_dir, preds, {"val": val, "test": test}, ckpt, options
+        )
+        report.checks.append(floor_check)
         if not report.passed:
             raise GateFailedError(report)
-        logger.info("verification gate passed (%d checks)", len(report.checks))
+        if report.production:
+            logger.info("verification gate passed (%d checks, production thresholds)", len(report.checks))
+        else:
+            logger.warning(
+                "verification gate passed with a LOOSENED gate (%s): not a production bundle",
+                "; ".join(report.loosened),
+            )
 
-        final_model = int8_path or fp32_path
         shutil.copyfile(final_model, staging / bundle.MODEL)
         inputs, outputs = convert.io_names(staging / bundle.MODEL)
         created = bundle.utc_now()
@@ -208,6 +425,7 @@ def _run_export(options: ExportOptions, local: Checkpoint | None) -> ExportResul
             "files": {},
             "metrics": _manifest_metrics(report),
             "gate": report.to_manifest(),
+            **calibration.to_manifest(),
             "validation_data": {"dir": str(data_dir), "n": report.n_examples},
             "checkpoint_metrics": ckpt.metrics,
             "source_checkpoint": source,

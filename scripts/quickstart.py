@@ -244,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         export_args += ["--max-f1-drop", "100", "--min-agreement", "0"]
     else:
         export_args += ["--max-f1-drop", "10", "--min-agreement", "0.8"]
+    # A sample model (a few hundred synthetic tickets) is not expected to beat the TF-IDF baseline: the export
+    # gate's quality floor is waived for it, and the bundle is marked as built with a loosened gate.
+    export_args.append("--allow-below-baseline")
     export_args += args.export_arg
     echo = not args.quiet
     total = 5
@@ -254,6 +257,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "prepare", 1, total, ["-m", "training.data", "prepare", f"data.output_dir={processed}"], env, echo
         )
         run_step("train", 2, total, ["-m", "training.run", *train_overrides], env, echo)
+        logger.info(
+            "[3/5] export: --allow-below-baseline: the quality floor (test macro-F1 >= TF-IDF baseline) is "
+            "waived for this sample model; its bundle is marked as built with a loosened gate, not for "
+            "production"
+        )
         run_step("export", 3, total, export_args, env, echo)
         answer = serve_and_predict(bundle, env, echo, args.ready_timeout, 4, total)
     except StepFailedError as exc:

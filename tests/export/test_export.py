@@ -83,7 +83,13 @@ def test_int8_bundle_runs_and_stays_close_to_fp32(
 
 def test_report_is_in_the_bundle(tiny_bundle: Path) -> None:
     report = (tiny_bundle / "report.md").read_text()
-    assert "Result: **PASSED**" in report
+    assert (
+        "Result: **PASSED WITH A LOOSENED GATE**" in report
+    )  # the quality floor is waived for the tiny model
+    assert "Not the production gate: quality floor waived (--allow-below-baseline)." in report
+    assert "## Quality floor (test split, served model vs TF-IDF baseline)" in report
+    assert "## What the int8 checks can detect at this n" in report
+    assert "## Calibration (fitted on none" in report
     assert "fp32 vs torch max abs logit diff" in report
     assert "int8 vs fp32 argmax agreement: raw" in report
 

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from export.verify import GateReport, Thresholds, evaluate_gate, length_sorted_batches, pad_batch
+from export.verify import (
+    Check,
+    GateReport,
+    Thresholds,
+    evaluate_gate,
+    flip_rate_lower_bound,
+    length_sorted_batches,
+    loosened_thresholds,
+    min_examples_for_f1_drop,
+    min_non_ties_for_agreement,
+    pad_batch,
+    paired_bootstrap_f1_drop,
+)
 
 LABELS = ["low", "medium", "high"]
 TH = Thresholds()
@@ -134,3 +147,100 @@ def test_pad_batch_masks_the_padding() -> None:
     assert feed["input_ids"].tolist() == [[2, 5, 3], [2, 3, 0]]
     assert feed["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert feed["input_ids"].dtype == np.int64
+
+
+# ------------------------------------------------------------------- statistics at small n (docs/export.md)
+
+
+def check_named(report: GateReport, name: str) -> Check:
+    return next(c for c in report.checks if c.name == name)
+
+
+AGREEMENT = "int8 vs fp32 non-tie argmax agreement"
+F1_OVERALL = "int8 macro-F1 drop (points), overall"
+
+
+def test_minimum_n_follows_the_thresholds() -> None:
+    assert min_non_ties_for_agreement(0.99) == 100  # one flip in 100 is exactly 99%
+    assert min_non_ties_for_agreement(0.95) == 20
+    assert min_examples_for_f1_drop(1.0) == 200  # one flip ~ 100/n points <= half the limit
+    assert min_examples_for_f1_drop(2.0) == 100
+
+
+def test_one_confident_flip_in_30_is_not_enough_evidence_at_small_n() -> None:
+    # one flip in 30: observed agreement 0.967 and an F1 drop of several points, but n is far below what the
+    # thresholds need; the exact bound (flip rate >= 0.0017) and the bootstrap lower bound (0) do not fail it
+    y = np.arange(30) % 3
+    fp32 = confident_logits(y)
+    int8 = fp32.copy()
+    int8[:1] = confident_logits(np.array([(y[0] + 1) % 3]))
+    report = gate(fp32, int8, y, ["en"] * 30)
+    agreement, f1 = check_named(report, AGREEMENT), check_named(report, F1_OVERALL)
+    assert agreement.passed and agreement.value is not None and agreement.value < 0.99
+    assert "below 100 non-ties the check cannot detect a 1% flip rate" in agreement.detail
+    assert f1.passed and f1.value is not None and f1.value > 1.0
+    assert "n < 200" in f1.detail
+    power = report.metrics["agreement"]["power"]
+    assert power["fails_from_flips"] == 2 and power["p_catch_allowed_rate"] < 0.05
+    text = report.to_markdown()
+    assert "## What the int8 checks can detect at this n" in text
+    assert "it cannot detect a 1% flip rate" in text
+
+
+def test_several_confident_flips_at_small_n_fail_both_checks() -> None:
+    y = np.arange(30) % 3
+    fp32 = confident_logits(y)
+    int8 = fp32.copy()
+    broken = np.arange(0, 30, 5)  # 6 of 30, two per class
+    int8[broken] = confident_logits((y[broken] + 1) % 3)
+    report = gate(fp32, int8, y, ["en"] * 30)
+    agreement, f1 = check_named(report, AGREEMENT), check_named(report, F1_OVERALL)
+    assert not agreement.passed and "flip rate significantly above 0.01" in agreement.detail
+    assert not f1.passed and "(lower bound)" in f1.detail
+    assert report.metrics["f1_drop"]["overall"]["lower"] > 1.0
+
+
+def test_from_100_non_ties_the_observed_agreement_is_gated() -> None:
+    # 2 flips in 150 (98.7%): the exact bound alone would pass it (flip rate >= 0.0024), the point rule not
+    y = np.arange(150) % 3
+    fp32 = confident_logits(y)
+    int8 = fp32.copy()
+    int8[[0, 75]] = confident_logits((y[[0, 75]] + 1) % 3)
+    report = gate(fp32, int8, y, ["en"] * 150)
+    agreement = check_named(report, AGREEMENT)
+    assert not agreement.passed and "short of the limit" in agreement.detail
+    assert flip_rate_lower_bound(2, 150, 0.95) < 0.01
+
+
+def test_clopper_pearson_bound_matches_the_closed_form() -> None:
+    # one flip in n: the 95% lower bound is 1 - 0.95 ** (1/n)
+    for n in (10, 30, 100):
+        assert flip_rate_lower_bound(1, n, 0.95) == pytest.approx(1 - 0.95 ** (1 / n), rel=1e-9)
+    assert flip_rate_lower_bound(0, 50, 0.95) == 0.0
+
+
+def test_paired_bootstrap_is_seeded_and_paired() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 80)
+    a = y.copy()
+    b = y.copy()
+    b[:8] = (y[:8] + 1) % 3
+    first = paired_bootstrap_f1_drop(y, a, b, 3, 500, seed=0)
+    assert np.array_equal(first, paired_bootstrap_f1_drop(y, a, b, 3, 500, seed=0))
+    assert (first > 0).all()  # b only ever loses correct predictions: every paired resample sees a drop
+    same = paired_bootstrap_f1_drop(y, a, a.copy(), 3, 500, seed=0)
+    assert np.array_equal(same, np.zeros(500))
+
+
+def test_loosened_thresholds_are_named() -> None:
+    assert loosened_thresholds(Thresholds()) == []
+    assert loosened_thresholds(Thresholds(max_f1_drop_points=2.0, min_non_tie_agreement=0.95)) == [
+        "max_f1_drop_points 2 (production 1)",
+        "min_non_tie_agreement 0.95 (production 0.99)",
+    ]
+    assert loosened_thresholds(Thresholds(max_logit_diff=1e-4)) == []  # stricter is not looser
+    report = gate(confident_logits(np.arange(9) % 3), None, np.arange(9) % 3, ["en"] * 9)
+    report.loosened = ["quality floor waived (--allow-below-baseline)"]
+    assert report.verdict() == "PASSED WITH A LOOSENED GATE"
+    assert report.to_manifest()["production"] is False
+    assert "Not the production gate: quality floor waived" in report.to_markdown()
