@@ -55,6 +55,8 @@ def test_damaged_bundle_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
 
 # A queue the model never saw: clinical-trial support, in words no sample ticket uses (the tokenizer splits
 # them into many more pieces than the sample's words: chars_per_token falls; no [UNK] is needed for that).
+# Six words a ticket: short enough not to be truncated at the tiny model's 64 tokens (chars_per_token counts
+# untruncated texts only).
 NEW_QUEUE_WORDS = (
     "pharmacovigilance", "randomisation", "immunogenicity", "pharmacokinetics", "bioequivalence",
     "excipient", "placebo", "investigator", "cohort", "adjudication", "serology", "phlebotomy",
@@ -68,7 +70,7 @@ def new_queue_tickets(n: int, seed: int) -> list[dict[str, str]]:
     rng = np.random.default_rng(seed)
     tickets = []
     for i in range(n):
-        words = " ".join(rng.choice(NEW_QUEUE_WORDS, size=14))
+        words = " ".join(rng.choice(NEW_QUEUE_WORDS, size=6))
         tickets.append({"subject": f"Trial site {i}: {rng.choice(NEW_QUEUE_WORDS)}", "text": f"{words}."})
     return tickets
 
