@@ -162,8 +162,9 @@ def _loop_worker(args: argparse.Namespace) -> int:
             cfg = {
                 "batch_size": args.batch_size, "eval_batch_size": 64, "grad_accum_steps": 1, "lr": 5e-5,
                 "head_lr_multiplier": 1.0, "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0,
-                "max_epochs": 1, "max_steps": steps, "early_stopping_patience": None, "save_every_n_steps": 0,
-                "log_every_n_steps": 1, "progress_bar": False, "class_weights": None, "precision": "fp32",
+                "max_epochs": 1000, "max_steps": steps, "early_stopping_patience": None,
+                "save_every_n_steps": 0, "log_every_n_steps": 1, "progress_bar": False, "class_weights": None,
+                "precision": "fp32",
             }  # fmt: skip
             old = loop.Trainer(
                 model=loaded.model,
@@ -194,7 +195,7 @@ def _loop_worker(args: argparse.Namespace) -> int:
                     stamps.append(time.perf_counter())
 
             base = OmegaConf.load(ROOT / "configs" / "trainer" / "cpu.yaml")
-            t = OmegaConf.merge(base, {"batch_size": args.batch_size, "max_steps": steps, "max_epochs": 1})
+            t = OmegaConf.merge(base, {"batch_size": args.batch_size, "max_steps": steps, "max_epochs": 1000})
             targs = training_arguments(t, Path(tmp) / "checkpoints" / "last", args.seed, [])
             targs.eval_strategy = targs.save_strategy = "no"
             targs.disable_tqdm = True

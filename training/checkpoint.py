@@ -66,9 +66,12 @@ def save_best(checkpoints_dir: Path, model: Any, tokenizer: Any, **json_files: M
     return best
 
 
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1])
+
+
 def _complete(last_dir: Path) -> list[Path]:
-    found = [p for p in last_dir.glob("checkpoint-*") if (p / RUN_CONFIG).is_file()]
-    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    return sorted((p.parent for p in last_dir.glob(f"checkpoint-*/{RUN_CONFIG}")), key=_step)
 
 
 def find_resume_checkpoint(run_dir: Path, resume: bool | str | None) -> Path | None:
@@ -89,15 +92,8 @@ def find_resume_checkpoint(run_dir: Path, resume: bool | str | None) -> Path | N
         )
     if own := _complete(run_dir / "checkpoints" / LAST):
         return own[-1]
-    runs = (
-        sorted(p for p in run_dir.parent.iterdir() if p.is_dir() and p != run_dir)
-        if run_dir.parent.is_dir()
-        else []
-    )
-    for sibling in reversed(runs):
-        if found := _complete(sibling / "checkpoints" / LAST):
-            return found[-1]
-    return None
+    found = [p.parent for p in run_dir.parent.glob(f"*/checkpoints/{LAST}/checkpoint-*/{RUN_CONFIG}")]
+    return max(found, key=lambda p: (p.parents[2].name, _step(p)), default=None)  # newest run, newest step
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,17 +1,10 @@
 """Start ``torchrun`` on a Vertex AI replica: ``python -m training.launch_vertex [hydra overrides]``.
 
-Vertex AI runs the same container command on every replica of every worker pool and describes the cluster in
-the ``CLUSTER_SPEC`` env var (JSON)::
-
-    {"cluster": {"workerpool0": ["host-0:2222"], "workerpool1": ["host-1:2222", "host-2:2222"]},
-     "task": {"type": "workerpool1", "index": 0}, ...}
-
-The primary replica (``workerpool0``, replicaCount 1) is node 0 and the rendezvous host; replica ``i`` of
-``workerpool1`` is node ``i + 1``. Where ``CLUSTER_SPEC`` is absent, the node-level
-``MASTER_ADDR``/``MASTER_PORT``/ ``RANK``/``WORLD_SIZE`` (set by Vertex's prebuilt PyTorch containers, one
-value per replica) are used instead; with neither, it is a single-node run. Each node then runs one
-``training.run`` process per local GPU; torchrun sets the per-process ``RANK``/``LOCAL_RANK``/``WORLD_SIZE``
-that ``training/distributed.py`` reads.
+Vertex runs the same command on every replica and describes the cluster in ``CLUSTER_SPEC`` (JSON): the
+primary (``workerpool0``) is node 0 and the rendezvous host, replica ``i`` of ``workerpool1`` is node i + 1.
+Without it, the node-level ``MASTER_ADDR``/``MASTER_PORT``/``RANK``/``WORLD_SIZE`` of Vertex's PyTorch
+containers are used; with neither, it is one node. torchrun then starts one ``training.run`` per local GPU
+(docs/training.md, "Distributed training").
 """
 
 from __future__ import annotations

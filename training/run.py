@@ -118,15 +118,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     t, seed = cfg.trainer, int(cfg.seed)
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     args = training_arguments(t, run_dir / "checkpoints" / ckpt.LAST, seed, [])
-    is_main, world = args.process_index == 0, args.world_size  # joins the process group under torchrun
+    rank, world = args.process_index, args.world_size  # joins the process group under torchrun
+    is_main = rank == 0
     if world > 1:
-        log.info(
-            "DDP: rank %d/%d (local %d), backend %s",
-            args.process_index,
-            world,
-            args.local_rank,
-            dist.get_backend(),
-        )
+        log.info("DDP: rank %d/%d (local %d), backend %s", rank, world, args.local_rank, dist.get_backend())
     run_dir = Path(_broadcast(str(run_dir)))
     checkpoints = run_dir / "checkpoints"
     args.output_dir = str(checkpoints / ckpt.LAST)
@@ -149,17 +144,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     tokenizer = loaded.tokenizer
     train_rows, _ = _encode(tokenizer, prepared.train, max_length)
     val_rows, val_languages = _encode(tokenizer, prepared.val, max_length, by_length=True)
-    log.info(
-        "data: %d train / %d val / %d test rows, labels %s",
-        len(train_rows),
-        len(val_rows),
-        len(prepared.test),
-        labels,
-    )
-
-    wandb_run = (
-        tracking.start_run(cfg.logger, run_dir, resolved, saved.get("wandb_run_id")) if is_main else None
-    )
+    log.info("data: %d train / %d val / %d test rows", len(train_rows), len(val_rows), len(prepared.test))
+    run_id = saved.get("wandb_run_id")
+    wandb_run = tracking.start_run(cfg.logger, run_dir, resolved, run_id) if is_main else None
     args.report_to = ["wandb"] if wandb_run is not None else []
     stats = Path(prepared.output_dir) / "stats.json"
     recipe = {
@@ -173,19 +160,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "data_hash": prepared.stats.get("data_hash"),
         },
     }
-    run_config = {
-        "config": resolved,
-        "wandb_run_id": wandb_run.id if wandb_run is not None else saved.get("wandb_run_id"),
-    }
-    callback = RunCallback(
-        checkpoints,
-        tokenizer,
-        labels,
-        val_languages,
-        {"labels": {"target": prepared.target, "labels": labels}, "recipe": recipe},
-        run_config,
-        wandb_run,
-    )
+    run_config = {"config": resolved, "wandb_run_id": wandb_run.id if wandb_run is not None else run_id}
+    json_files = {"labels": {"target": prepared.target, "labels": labels}, "recipe": recipe}
+    callback = RunCallback(checkpoints, tokenizer, labels, val_languages, json_files, run_config, wandb_run)
     callbacks: list[Any] = [callback]
     if t.get("early_stopping_patience") is not None:
         callbacks.append(EarlyStoppingCallback(int(t.early_stopping_patience)))
@@ -240,6 +217,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "device": str(args.device),
         }
         if is_main:
+            keys = ("macro_f1", "accuracy", "loss")
             history = {
                 "steps": [
                     {"step": e["step"], "epoch": e["epoch"], "loss": e["loss"], "lr": e["learning_rate"]}
@@ -250,9 +228,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     {
                         "epoch": round(e["epoch"], 2),
                         "step": e["step"],
-                        "val_macro_f1": e["eval_macro_f1"],
-                        "val_accuracy": e["eval_accuracy"],
-                        "val_loss": e["eval_loss"],
+                        **{f"val_{k}": e[f"eval_{k}"] for k in keys},
                     }
                     for e in state.log_history
                     if "eval_macro_f1" in e

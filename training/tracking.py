@@ -1,10 +1,7 @@
-"""Experiment tracking: ``logger=wandb`` starts a W&B run that transformers' ``WandbCallback`` (``report_to``)
-logs the Trainer's metrics into; this module adds the confusion matrix, the best checkpoint as a model
-artifact and the summary. ``logger=none`` tracks nothing.
-
-W&B never fails a run: with no ``WANDB_API_KEY`` (or no route to the server) it runs offline (``wandb sync
-<run>/wandb/offline-run-*`` later); if it cannot start at all, training goes on without it. A resumed run
-continues the same W&B run (same id, ``resume="allow"``).
+"""Experiment tracking: ``logger=wandb`` starts the W&B run that the Trainer's ``WandbCallback`` logs into
+and adds the confusion matrix, the summary and the best checkpoint as a model artifact. W&B never fails a
+run: offline without ``WANDB_API_KEY`` or a reachable server, skipped (a warning) when it cannot start. A
+resumed run continues the same W&B run (same id, ``resume="allow"``).
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
-"""The training loop is ``transformers.Trainer``; this module adds what the project needs on top of it.
-
-- ``TicketTrainer``: class-weighted, label-smoothed cross-entropy (``compute_loss``), AdamW with a faster
-  fresh classification head (``create_optimizer``), and a length-grouped sampler whose order depends only on
-  (seed, epoch), so a run resumed mid-epoch in any epoch replays exactly the batches it would have seen.
-- ``RunCallback``: per-epoch validation metrics (macro-F1 drives early stopping), ``checkpoints/best`` with
-  labels/metrics/recipe JSON when val macro-F1 improves, ``run_config.json`` in every Trainer checkpoint
-  (what resume checks), a save at every epoch end, and the W&B confusion matrix.
-- ``ProfilerCallback``: ``trainer.profile=true`` traces optimizer steps 2-4 into ``<run>/profiler/``.
-
-Everything else (gradient accumulation and clipping, bf16/fp16 autocast, the linear schedule, DDP through
-torchrun, RNG states, mid-epoch resume, W&B via ``report_to``, progress bars) is the library's.
-"""
+"""The training loop is ``transformers.Trainer`` (accumulation, clipping, autocast, schedule, DDP, RNG states,
+mid-epoch resume, W&B, progress bars); this module adds the project's loss, optimizer groups and (seed, epoch)
+seeded sampler (``TicketTrainer``), validation/best/run_config handling (``RunCallback``) and the profiler
+switch (``ProfilerCallback``). docs/training.md says what each does."""
 
 from __future__ import annotations
 
