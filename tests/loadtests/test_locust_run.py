@@ -96,7 +96,7 @@ def test_retry_storm_gets_refusals_and_no_failures(tiny_bundle: Path, tmp_path: 
         live = LiveServer(server.base_url, 20_000, 2)
         result = run_locust(
             live, tmp_path, "--load-shape", "storm", "-u", "24", "-r", "24", "--max-p95-ms", "60000",
-            "--max-p99-ms", "60000", seconds=5,
+            "--max-p99-ms", "60000", "--batch-max", "2", seconds=5,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "load shape storm: peak 24 users" in result.stderr

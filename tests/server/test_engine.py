@@ -103,6 +103,7 @@ def test_character_cap_keeps_tokens_and_truncation_flag_exact(engine: Engine) ->
     from tokenizers import Tokenizer
 
     full = Tokenizer.from_file(str(engine.bundle.tokenizer_path))
+    full.no_padding()
     full.enable_truncation(max_length=engine.max_length)
     rng = random.Random(0)
     words = [
