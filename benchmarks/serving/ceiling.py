@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from bundle_contract import build_text  # the one torch-free text recipe (contracts section 1)
+
 logger = logging.getLogger("benchmarks.serving.ceiling")
 
 DEFAULT_LAYOUTS = ("2x1b1", "1x2b1", "2x1b4", "2x1b8")
@@ -57,13 +59,6 @@ class CeilingResult:
     seconds: float
     items_per_s: float
     mean_tokens: float
-
-
-def build_text(subject: str, body: str, recipe: dict[str, Any]) -> str:
-    """contracts section 1 (the benchmark keeps its own copy: it must not import a stage)."""
-    values = {"subject": subject, "body": body}
-    parts = [(values.get(name) or "").strip() for name in recipe["fields"]]
-    return str(recipe["separator"]).join(part for part in parts if part)
 
 
 class BundleRunner:
