@@ -15,10 +15,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from server.bundle import Bundle, load_bundle
-from server.engine import Encoded, Engine, softmax
+from server.engine import Encoded, Engine
 from server.errors import ERROR_TYPES
 from tests.server.conftest import REPO_ROOT, make_settings, ready_client
-from tests.server.test_engine import _raw_logits
+from tests.server.test_engine import _raw_logits, expected_scores
 
 TICKET = {
     "subject": "Checkout down",
@@ -62,7 +62,7 @@ def test_predict_matches_onnx_runtime_directly(client: TestClient[Litestar], bun
     assert response.status_code == 200, response.text
     body = response.json()
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    expected = softmax(_raw_logits(bundle_dir, TICKET["subject"], TICKET["text"])[None, :])[0]
+    expected = expected_scores(bundle_dir, _raw_logits(bundle_dir, TICKET["subject"], TICKET["text"]))[0]
     assert list(body["scores"]) == manifest["labels"]
     np.testing.assert_allclose(list(body["scores"].values()), expected, atol=1e-6)
     assert body["label_id"] == int(np.argmax(expected))
@@ -75,7 +75,7 @@ def test_predict_matches_onnx_runtime_directly(client: TestClient[Litestar], bun
 def test_subject_is_optional_and_used(client: TestClient[Litestar], bundle_dir: Path) -> None:
     without = client.post("/predict", json={"text": TICKET["text"]}).json()
     null_subject = client.post("/predict", json={"text": TICKET["text"], "subject": None}).json()
-    expected = softmax(_raw_logits(bundle_dir, "", TICKET["text"])[None, :])[0]
+    expected = expected_scores(bundle_dir, _raw_logits(bundle_dir, "", TICKET["text"]))[0]
     np.testing.assert_allclose(list(without["scores"].values()), expected, atol=1e-6)
     assert null_subject["scores"] == without["scores"]
 

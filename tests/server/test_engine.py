@@ -43,6 +43,15 @@ def _raw_logits(bundle: Path, subject: str, body: str) -> np.ndarray:
     return np.asarray(logits)[0]
 
 
+def expected_scores(bundle: Path, logits: np.ndarray) -> np.ndarray:
+    """The contract's scores for raw ``logits``: softmax((z + bias) / temperature) with the manifest's
+    calibration (temperature 1, bias 0 without one)."""
+    calibration = json.loads((bundle / "manifest.json").read_text()).get("calibration") or {}
+    z = np.atleast_2d(logits).astype(np.float64)
+    bias = np.asarray(calibration.get("bias") or [0.0] * z.shape[1])
+    return softmax((z + bias) / float(calibration.get("temperature", 1.0)))
+
+
 @pytest.fixture(scope="module")
 def engine(bundle_dir: Path) -> Engine:
     return Engine.load(load_bundle(bundle_dir))
@@ -73,9 +82,9 @@ def test_truncation_to_max_length_is_flagged(engine: Engine) -> None:
     assert engine.infer([short, long]).shape == (2, len(engine.labels))
 
 
-def test_predictions_are_a_softmax_over_the_labels(engine: Engine) -> None:
+def test_predictions_are_a_softmax_over_the_labels(engine: Engine, bundle_dir: Path) -> None:
     logits = engine.infer(engine.tokenize([engine.build_text(s, b) for s, b in TICKETS]))
-    for row, pred in zip(softmax(logits), engine.predictions(logits), strict=True):
+    for row, pred in zip(expected_scores(bundle_dir, logits), engine.predictions(logits), strict=True):
         assert list(pred.scores) == engine.labels
         assert sum(pred.scores.values()) == pytest.approx(1.0)
         assert pred.label_id == int(np.argmax(row)) and pred.label == engine.labels[pred.label_id]

@@ -78,7 +78,23 @@ def test_calibration_and_review_follow_the_contract(
     assert all("raw_scores" not in p for p in batch["predictions"])
 
 
-def test_without_review_block_nothing_needs_review(client: TestClient[Litestar], bundle_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def plain(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Litestar]]:
+    """The bundle without `calibration` and `review` blocks (as bundles exported before issue 11)."""
+    import shutil
+
+    copy = Path(shutil.copytree(bundle_dir, tmp_path_factory.mktemp("plain") / "bundle"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.pop("calibration", None)
+    manifest.pop("review", None)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with ready_client(make_settings(copy)) as c:
+        yield c
+
+
+def test_without_review_block_nothing_needs_review(plain: TestClient[Litestar], bundle_dir: Path) -> None:
+    client = plain
+    assert client.get("/info").json()["calibration"] is None
     for text in TEXTS:
         body = client.post("/predict", json={"text": text}).json()
         assert body["needs_review"] is False
