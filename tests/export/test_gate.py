@@ -138,3 +138,49 @@ def test_cli_prints_the_failed_report_and_exits_1(
     assert "Result: **FAILED**" in printed
     assert "| fp32 vs torch max abs logit diff |" in printed and "| FAIL | exceeds the limit by" in printed
     assert not output.exists()
+
+
+def test_quality_floor_compares_with_the_real_tfidf_baseline(sample_prepared: Any) -> None:
+    """The floor on constructed served predictions against the real baseline fitted on the sample's train."""
+    from export.checkpoint import Checkpoint
+    from export.verify import load_prepared_data, split_set
+
+    data_dir = Path(sample_prepared.output_dir)
+    labels = list(sample_prepared.labels)
+    prepared = load_prepared_data(data_dir, labels)
+    splits = {name: split_set(prepared, name, data_dir) for name in ("val", "test")}
+    ckpt = Checkpoint(Path("unused"), "priority", labels, {}, 64, "tiny", "")
+    perfect = {name: s.y_true.copy() for name, s in splits.items()}
+    constant = {name: np.zeros_like(s.y_true) for name, s in splits.items()}
+
+    check, floor = pipeline.quality_floor(prepared, data_dir, perfect, splits, ckpt, ExportOptions())
+    assert check.passed and floor["split"] == "test" and floor["model_macro_f1"] == 1.0
+    assert 0.0 < floor["baseline_macro_f1"] < 1.0 and floor["n_train"] == len(sample_prepared.train)
+
+    check, floor = pipeline.quality_floor(prepared, data_dir, constant, splits, ckpt, ExportOptions())
+    assert not check.passed and floor["below_baseline"] is True
+    assert f"vs TF-IDF {floor['baseline_macro_f1']:.4f}" in check.detail  # both numbers are reported
+    assert f"served {floor['model_macro_f1']:.4f}" in check.detail
+
+    waived = ExportOptions(allow_below_baseline=True)
+    check, floor = pipeline.quality_floor(prepared, data_dir, constant, splits, ckpt, waived)
+    assert check.passed and "waived by --allow-below-baseline" in check.detail and floor["waived"] is True
+    assert pipeline.loosened(waived) == ["quality floor waived (--allow-below-baseline)"]
+    assert pipeline.loosened(ExportOptions()) == []
+
+
+def test_calibration_options_come_from_the_cli_then_the_recipe_then_the_default() -> None:
+    from export.checkpoint import Checkpoint
+    from export.errors import DataError
+
+    def ckpt(recipe: dict[str, Any]) -> Checkpoint:
+        return Checkpoint(Path("unused"), "priority", ["a", "b"], {}, 64, "tiny", "", recipe=recipe)
+
+    plain, chosen = ckpt({}), ckpt({"calibration": {"tune_bias": False, "target_accuracy": 0.8}})
+    assert pipeline.resolve_calibration_options(ExportOptions(), plain)[:2] == (pipeline.AUTO_TUNE_BIAS, 0.7)
+    tune, target, mode = pipeline.resolve_calibration_options(ExportOptions(), chosen)
+    assert (tune, target) == (False, 0.8) and "recipe.json calibration.tune_bias" in mode
+    cli = ExportOptions(bias="on", review_target=0.9)
+    assert pipeline.resolve_calibration_options(cli, chosen)[:2] == (True, 0.9)
+    with pytest.raises(DataError, match="--review-target"):
+        pipeline.resolve_calibration_options(ExportOptions(review_target=1.5), plain)
