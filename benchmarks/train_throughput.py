@@ -149,13 +149,12 @@ def _loop_worker(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
         if args.worker == "old":
             # the old tree's modules (they do not exist in this checkout any more)
-            loop, batching = import_module("training.loop"), import_module("training.batching")
-            dist_info, tracking = (
-                import_module("training.distributed").DistInfo,
-                import_module("training.tracking"),
-            )
+            loop: Any = import_module("training.loop")
+            batching: Any = import_module("training.batching")
+            dist_info: Any = import_module("training.distributed").DistInfo
+            tracker_cls: Any = import_module("training.tracking").Tracker
 
-            class _Stamps(tracking.Tracker):  # type: ignore[name-defined,misc]
+            class _Stamps(tracker_cls):  # type: ignore[misc]
                 def log_step(self, step: int, values: Any) -> None:
                     stamps.append(time.perf_counter())
 
@@ -195,7 +194,9 @@ def _loop_worker(args: argparse.Namespace) -> int:
                     stamps.append(time.perf_counter())
 
             base = OmegaConf.load(ROOT / "configs" / "trainer" / "cpu.yaml")
-            t = OmegaConf.merge(base, {"batch_size": args.batch_size, "max_steps": steps, "max_epochs": 1000})
+            t: Any = OmegaConf.merge(
+                base, {"batch_size": args.batch_size, "max_steps": steps, "max_epochs": 1000}
+            )
             targs = training_arguments(t, Path(tmp) / "checkpoints" / "last", args.seed, [])
             targs.eval_strategy = targs.save_strategy = "no"
             targs.disable_tqdm = True

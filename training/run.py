@@ -161,7 +161,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         },
     }
     run_config = {"config": resolved, "wandb_run_id": wandb_run.id if wandb_run is not None else run_id}
-    json_files = {"labels": {"target": prepared.target, "labels": labels}, "recipe": recipe}
+    json_files: dict[str, Any] = {"labels": {"target": prepared.target, "labels": labels}, "recipe": recipe}
     callback = RunCallback(checkpoints, tokenizer, labels, val_languages, json_files, run_config, wandb_run)
     callbacks: list[Any] = [callback]
     if t.get("early_stopping_patience") is not None:
@@ -174,7 +174,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if t.get("class_weights") == "balanced":
         weights = balanced_class_weights(prepared.train["label_id"].tolist(), len(labels))
         log.info("class weights %s", dict(zip(labels, weights.tolist(), strict=True)))
-    padding = {"padding": "max_length", "max_length": max_length} if t.padding == "max_length" else {}
+    padding: dict[str, Any] = (
+        {"padding": "max_length", "max_length": max_length} if t.padding == "max_length" else {}
+    )
     trainer = TicketTrainer(
         model=loaded.model,
         args=args,
@@ -205,7 +207,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "global_step": state.global_step,
             "total_steps_planned": state.max_steps,
             "steps_per_epoch": math.ceil(batches / args.gradient_accumulation_steps),
-            "epochs_completed": math.floor(state.epoch + 1e-9),
+            "epochs_completed": math.floor((state.epoch or 0.0) + 1e-9),
             "stopped_early": bool(
                 early and early.early_stopping_patience_counter >= early.early_stopping_patience
             ),

@@ -89,6 +89,7 @@ class TicketTrainer(Trainer):
     def create_optimizer(self) -> torch.optim.Optimizer:
         """The Trainer's optimizer (AdamW), no decay on biases and norms, the head at ``lr * multiplier``."""
         if self.optimizer is None:
+            assert self.model is not None
             decay = set(self.get_decay_parameter_names(self.model))
             groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
             for name, param in self.model.named_parameters():
