@@ -148,7 +148,8 @@ def assert_drift_on_shifts(
     """Each real shift alarms, on the features it moves."""
     expected = {
         "language_mix": {"language"},
-        "long_texts": {"n_chars", "n_tokens", "truncated"},
+        # n_tokens too on the sample; on real tickets most are cut at the tiny model's 64 tokens already
+        "long_texts": {"n_chars", "truncated"},
         "new_queue": {"chars_per_token"},
     }
     for name, features in expected.items():
