@@ -154,7 +154,7 @@ def _loop_worker(args: argparse.Namespace) -> int:
             dist_info: Any = import_module("training.distributed").DistInfo
             tracker_cls: Any = import_module("training.tracking").Tracker
 
-            class _Stamps(tracker_cls):  # type: ignore[misc]
+            class _Stamps(tracker_cls):
                 def log_step(self, step: int, values: Any) -> None:
                     stamps.append(time.perf_counter())
 
