@@ -172,7 +172,8 @@ class GateReport:
                     f"n >= {min_n}: a measured drop above {th.max_f1_drop_points:g} point(s) fails."
                     if f1["point_gated"]
                     else f"n < {min_n}: a drop of {th.max_f1_drop_points:g} point(s) is below what this n "
-                    "resolves; only a drop whose {pct}% lower bound exceeds it (several harmful flips) fails."
+                    f"resolves; only a drop whose {pct}% lower bound exceeds it (several harmful flips) "
+                    "fails."
                 )
             )
         agreement = self.metrics.get("agreement") or {}

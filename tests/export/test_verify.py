@@ -185,6 +185,7 @@ def test_one_confident_flip_in_30_is_not_enough_evidence_at_small_n() -> None:
     text = report.to_markdown()
     assert "## What the int8 checks can detect at this n" in text
     assert "it cannot detect a 1% flip rate" in text
+    assert "only a drop whose 95% lower bound exceeds it" in text
 
 
 def test_several_confident_flips_at_small_n_fail_both_checks() -> None:
