@@ -47,6 +47,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(bundle_dir: Path) -> No
         "MAX_BATCH_ITEMS": "256",
         "MAX_QUEUE_SIZE": "4000",
         "SHUTDOWN_TIMEOUT_S": "30",  # the drain must not race the shutdown timeout on a loaded CI machine
+        "REQUEST_TIMEOUT_S": "0",  # nor the request deadline (this test is about draining)
     }
     with ServerProcess(bundle_dir, env=env) as server:
         server.wait_ready()
@@ -190,7 +191,12 @@ def test_dead_batcher_turns_unready_and_exits_non_zero(bundle_dir: Path) -> None
 
 
 def test_disconnected_clients_items_are_dropped_before_inference(bundle_dir: Path) -> None:
-    env = {"INFERENCE_WORKERS": "1", "MAX_BATCH_ITEMS": "256", "MAX_QUEUE_SIZE": "4000"}
+    env = {
+        "INFERENCE_WORKERS": "1",
+        "MAX_BATCH_ITEMS": "256",
+        "MAX_QUEUE_SIZE": "4000",
+        "REQUEST_TIMEOUT_S": "0",
+    }
     with ServerProcess(bundle_dir, env=env) as server:
         server.wait_ready()
         items = [
