@@ -196,6 +196,17 @@ class MicroBatcher:
             for fut in futures:
                 fut.cancel()
 
+    def expire_pending(self) -> int:
+        """Fail every queued item with BatcherClosedError (503) now (running batches finish); the count."""
+        n = 0
+        for entry in self._pending:
+            if not entry.future.done():
+                entry.future.set_exception(BatcherClosedError("the server shut down before this item ran"))
+                n += 1
+        self._pending.clear()
+        self._set_depth()
+        return n
+
     async def close(self, timeout_s: float = 10.0) -> None:
         """Stop accepting work, let queued and running batches finish (up to ``timeout_s``), stop workers."""
         self._closed = True

@@ -16,6 +16,7 @@ the HTTP drain, the batcher and the prediction-log flush; 0 means "stop now", ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -213,9 +214,22 @@ class Runtime:
         """The shutdown signal arrived: not ready from now on, and the one shutdown budget starts."""
         if self._shutdown_deadline is None:
             self._shutdown_deadline = time.monotonic() + self.settings.shutdown_timeout_s
+            # shortly before the HTTP drain's share of the budget ends, queued items get 503 so that their
+            # requests are answered (uvicorn would cancel them without an answer)
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing is queued
+                drain = max(
+                    0.0, self.settings.shutdown_timeout_s - min(1.0, 0.1 * self.settings.shutdown_timeout_s)
+                )
+                asyncio.get_running_loop().call_later(max(0.0, drain - 0.5), self._expire_queue)
         if self.status != "failed":
             self.status = "stopping"
         self.metrics.ready.set(0)
+
+    def _expire_queue(self) -> None:
+        if self._batcher is not None:
+            n = self._batcher.expire_pending()
+            if n:
+                logger.warning("shutdown budget nearly spent: %d queued items answered 503", n)
 
     def remaining_shutdown_s(self) -> float:
         if self._shutdown_deadline is None:
