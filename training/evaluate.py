@@ -26,10 +26,10 @@ import torch
 
 from training.baseline import run_baseline
 from training.batching import encode_texts
-from training.checkpoint import sha256_file, write_json_atomic
 from training.errors import CheckpointError, TrainingError
 from training.metrics import classification_metrics
 from training.predict import predict_logits
+from training.utils import sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
