@@ -34,7 +34,12 @@ def test_quickstart_runs_the_whole_chain_with_the_tiny_model(tmp_path: Path) -> 
     assert answer["model_version"] == manifest["model_version"]
     assert set(answer["scores"]) == set(manifest["labels"])
     assert abs(sum(answer["scores"].values()) - 1.0) < 1e-4
-    assert manifest["quantization"] is not None  # the int8 bundle passed the export gate
+    assert manifest["quantization"] is not None
+    # production thresholds on every check but the quality floor, which a sample model may not clear: the
+    # bundle says so instead of claiming it passed the production gate
+    assert manifest["gate"]["production"] is False
+    assert manifest["gate"]["loosened"] == ["quality floor waived (--allow-below-baseline)"]
+    assert manifest["calibration"]["temperature"] > 0 and "review" in manifest
     for step in (
         "[1/5] prepare",
         "[2/5] train",

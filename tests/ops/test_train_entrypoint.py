@@ -242,7 +242,7 @@ def test_real_training_and_export_through_the_entrypoint(tmp_path: Path) -> None
         "PYTHON": sys.executable,
         "OMP_NUM_THREADS": "1",
         # the tiny model's int8 checks are reported, not enforced (see tests/fixtures/bundle.py)
-        "EXPORT_ARGS": "--max-f1-drop 100 --min-agreement 0",
+        "EXPORT_ARGS": "--allow-below-baseline",
     }
     result = subprocess.run(
         ["bash", str(ENTRYPOINT), "experiment=smoke", f"data.output_dir={tmp_path / 'processed'}"],
