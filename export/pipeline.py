@@ -3,6 +3,7 @@ floor -> bundle (atomic)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -96,6 +97,15 @@ def _warn_if_data_changed(data_dir: Path, ckpt: Checkpoint) -> None:
                 actual[:12],
                 ckpt.stats_sha256[:12],
             )
+
+
+def _data_hash(data_dir: Path) -> str | None:
+    """The prepared data's hash (stats.json), which the drift report checks its held-out reference against."""
+    stats = data_dir / "stats.json"
+    if not stats.is_file():
+        return None
+    value = json.loads(stats.read_text(encoding="utf-8")).get("data_hash")
+    return str(value) if value else None
 
 
 def _manifest_metrics(report: verify.GateReport) -> dict[str, Any]:
@@ -428,7 +438,11 @@ def _run_export(options: ExportOptions, local: Checkpoint | None) -> ExportResul
             "metrics": _manifest_metrics(report),
             "gate": report.to_manifest(),
             **calibration.to_manifest(),
-            "validation_data": {"dir": str(data_dir), "n": report.n_examples},
+            "validation_data": {
+                "dir": str(data_dir),
+                "n": report.n_examples,
+                "data_hash": _data_hash(data_dir),
+            },
             "checkpoint_metrics": ckpt.metrics,
             "source_checkpoint": source,
             "versions": bundle.library_versions(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +156,9 @@ def test_publish_refuses_to_clobber_without_overwrite(tmp_path: Path) -> None:
                     publish(work, final)
         assert (final / "model.onnx").read_text() == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"]
+
+
+def test_manifest_names_the_hash_of_the_data_it_was_gated_on(tiny_bundle: Path, sample_prepared: Any) -> None:
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    stats = json.loads((Path(sample_prepared.output_dir) / "stats.json").read_text())
+    assert manifest["validation_data"]["data_hash"] == stats["data_hash"]
