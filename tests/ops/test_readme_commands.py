@@ -23,6 +23,14 @@ RUN_BY: dict[str, tuple[str, str]] = {
         "tests/training/data/test_data_cli.py",
         "real_data",
     ),
+    "uv run python -m training.data prepare data=crossfile": (
+        "tests/training/data/test_split_groups.py",
+        "data=crossfile",
+    ),
+    "uv run python -m benchmarks.served_quality --bundle bundles/": (
+        "tests/benchmarks/test_served_quality.py",
+        '"--bundle"',
+    ),
     "uv run python -m training.run": ("tests/training/test_default_run.py", "training.run"),
     "uv run python -m training.run experiment=smoke": (
         "tests/training/test_resume.py",
