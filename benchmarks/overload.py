@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.serving.loadgen import require_local, wait_ready
+from benchmarks.serving.loadgen import post_status, require_local, wait_ready
 from loadtests.payloads import REPO_ROOT, load_tickets
 
 DEFAULT_TEXTS = (
@@ -103,12 +103,7 @@ async def storm(
             first = loop.time()
             while loop.time() < window_end:  # retry the same ticket at once until it is answered
                 began = loop.time()
-                try:
-                    async with session.post(url, data=body, headers=headers) as response:
-                        await response.read()
-                        status = str(response.status)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    status = type(exc).__name__
+                status = await post_status(session, url, body, headers)
                 done = loop.time()
                 if window_start <= done <= window_end:
                     result.statuses[status] += 1

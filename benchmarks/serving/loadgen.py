@@ -71,6 +71,16 @@ def require_local(base_url: str) -> None:
         raise LoadGenError(f"refusing to load-test {base_url!r}: this harness only targets 127.0.0.1")
 
 
+async def post_status(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> str:
+    """POST one request; its HTTP status as a string, or the client exception's name (timeouts, resets)."""
+    try:
+        async with session.post(url, data=body, headers=headers) as response:
+            await response.read()
+            return str(response.status)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return type(exc).__name__
+
+
 async def run_level(
     base_url: str,
     payloads: Sequence[dict[str, str]],
@@ -113,13 +123,7 @@ async def run_level(
             sent += 1
             body = next(sequence)
             began = loop.time()
-            status: str
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    status = str(response.status)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status = type(exc).__name__
+            status = await post_status(session, url, body, headers)
             finished = loop.time()
             if window_start <= finished <= window_end:
                 if status == "200":
