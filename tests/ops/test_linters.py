@@ -24,7 +24,12 @@ def _rel(path: Path) -> str:
 
 
 def test_there_is_something_to_lint() -> None:
-    assert {p.name for p in DOCKERFILES} == {"server.Dockerfile", "train.Dockerfile", "train-cuda.Dockerfile"}
+    assert {p.name for p in DOCKERFILES} == {
+        "server.Dockerfile",
+        "server-gpu.Dockerfile",
+        "train.Dockerfile",
+        "train-cuda.Dockerfile",
+    }
     assert {_rel(p) for p in SHELL_SCRIPTS} >= {
         "docker/train-entrypoint.sh",
         "cloud/deploy.sh",

@@ -49,7 +49,8 @@ def test_server_group_install_is_small_and_serves_a_bundle(tiny_bundle: Path, tm
     assert sync.returncode == 0, sync.stderr
     python = venv / "bin" / "python"
     app = tmp_path / "app"
-    shutil.copytree(REPO_ROOT / "server", app / "server", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("bundle_contract", "server"):  # what docker/server.Dockerfile copies
+        shutil.copytree(REPO_ROOT / package, app / package, ignore=shutil.ignore_patterns("__pycache__"))
 
     size = _size_mb(venv)
     assert size < MAX_INSTALL_MB, f"server install is {size:.0f} MB (budget {MAX_INSTALL_MB} MB)"

@@ -64,7 +64,11 @@ def http(live_server: ServerProcess) -> Iterator[httpx.Client]:
         st.binary(max_size=400),
         st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
         st.recursive(
-            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=30),
             lambda children: (
                 st.lists(children, max_size=4)
                 | st.dictionaries(st.sampled_from(["text", "subject", "items", "x"]), children, max_size=4)

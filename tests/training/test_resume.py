@@ -130,7 +130,7 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     """torchrun --nproc_per_node 2 with gloo: completes; one checkpoint, one run dir, one log."""
     run_dir = tmp_path / "run"
     cwd_before = set(REPO_ROOT.iterdir())
-    args = run_cmd(["experiment=smoke", "evaluate=false", "trainer.max_epochs=2"], run_dir)[3:]
+    args = run_cmd(["experiment=smoke", "evaluate=false", "trainer.max_epochs=2"], run_dir)[2:]
     cmd = [
         sys.executable,
         "-m",

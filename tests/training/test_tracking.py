@@ -51,10 +51,14 @@ def test_offline_run_records_the_confusion_matrix_summary_and_checkpoint(
     tracking.finish_run(run, cfg, tiny_checkpoint, "tiny-priority", {"best_val_macro_f1": 0.75})
     [run_dir] = (tmp_path / "wandb").glob("offline-run-*-fixedid42")
     records = wandb_records(next(run_dir.glob("run-fixedid42.wandb")))
-    [config] = [r.config for r in records if r.WhichOneof("record_type") == "config"][:1]
-    assert any(
-        json.loads(item.value_json) == {"lr": 0.001} for item in config.update if item.key == "trainer"
-    )
+    # the config arrives with the run record (and in later config records when it changes)
+    config_items = [
+        item
+        for r in records
+        if r.WhichOneof("record_type") in ("run", "config")
+        for item in (r.run.config.update if r.WhichOneof("record_type") == "run" else r.config.update)
+    ]
+    assert any(json.loads(item.value_json) == {"lr": 0.001} for item in config_items if item.key == "trainer")
     [table] = [h for h in wandb_history(records) if "val/confusion_matrix_table/_type" in h]
     assert table["val/confusion_matrix_table/_type"] == "table-file"
     rows = json.loads((run_dir / "files" / table["val/confusion_matrix_table/path"]).read_text())

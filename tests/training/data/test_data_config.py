@@ -67,7 +67,7 @@ def test_dvc_remote_and_data_file() -> None:
 
 def test_pipeline_stages_chain() -> None:
     stages = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    assert list(stages) == ["prepare", "train", "export", "evaluate"]
+    assert list(stages) == ["prepare", "train", "export"]  # train evaluates (report.json), once
     assert stages["prepare"]["cmd"].startswith("python -m training.data prepare")
     assert "data/processed" in stages["prepare"]["outs"] and "data/processed" in stages["train"]["deps"]
     assert stages["train"]["outs"] == stages["export"]["deps"][:1]
@@ -83,7 +83,7 @@ def test_dvc_parses_the_pipeline() -> None:
         [dvc, "dag", "--md"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    for stage in ("prepare", "train", "export", "evaluate", "data.dvc"):
+    for stage in ("prepare", "train", "export", "data.dvc"):
         assert stage in result.stdout
 
 
