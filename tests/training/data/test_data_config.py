@@ -69,9 +69,11 @@ def test_pipeline_stages_chain() -> None:
     stages = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert list(stages) == ["prepare", "train", "export"]  # train evaluates (report.json), once
     assert stages["prepare"]["cmd"].startswith("python -m training.data prepare")
-    assert "data/processed" in stages["prepare"]["outs"] and "data/processed" in stages["train"]["deps"]
-    assert stages["train"]["outs"] == stages["export"]["deps"][:1]
-    assert "--quantize" in stages["export"]["cmd"]
+    processed = "data/processed/${data}"  # one prepared dir per data config
+    assert processed in stages["prepare"]["outs"] and processed in stages["train"]["deps"]
+    assert stages["train"]["outs"][0] == stages["export"]["deps"][0]
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert "${export.flags}" in stages["export"]["cmd"] and "--quantize" in params["export"]["flags"]
 
 
 @pytest.mark.slow
