@@ -190,6 +190,27 @@ def test_dead_batcher_turns_unready_and_exits_non_zero(bundle_dir: Path) -> None
     assert "server: the model could not be served" in output
 
 
+_BACKLOG_ITEMS = [
+    {"text": f"ticket {i}: " + "the printer on floor two is broken again " * 8} for i in range(256)
+]
+
+
+def _start_backlog(base_url: str, min_queued: int, clients: int = 8) -> list[threading.Thread]:
+    """``clients`` threads each POST the backlog items; returns once ``min_queued`` items wait (or 30 s)."""
+
+    def call() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{base_url}/predict/batch", json={"items": _BACKLOG_ITEMS}, timeout=60)
+
+    threads = [threading.Thread(target=call) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while _queue_depth(base_url) < min_queued and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return threads
+
+
 def test_disconnected_clients_items_are_dropped_before_inference(bundle_dir: Path) -> None:
     env = {
         "INFERENCE_WORKERS": "1",
@@ -199,22 +220,8 @@ def test_disconnected_clients_items_are_dropped_before_inference(bundle_dir: Pat
     }
     with ServerProcess(bundle_dir, env=env) as server:
         server.wait_ready()
-        items = [
-            {"text": f"ticket {i}: " + "the printer on floor two is broken again " * 8} for i in range(256)
-        ]
-        busy = [
-            threading.Thread(
-                target=lambda: httpx.post(
-                    f"{server.base_url}/predict/batch", json={"items": items}, timeout=60
-                )
-            )
-            for _ in range(8)
-        ]
-        for t in busy:
-            t.start()  # a backlog for the only worker
-        deadline = time.monotonic() + 30
-        while _queue_depth(server.base_url) < 6 * len(items) and time.monotonic() < deadline:
-            time.sleep(0.002)
+        items = _BACKLOG_ITEMS
+        busy = _start_backlog(server.base_url, min_queued=6 * len(items))  # a backlog for the only worker
         with pytest.raises(httpx.ReadTimeout):  # this client gives up while its items wait
             httpx.post(f"{server.base_url}/predict/batch", json={"items": items[:5]}, timeout=0.3)
         for t in busy:
@@ -240,20 +247,7 @@ def test_shutdown_timeout_0_stops_at_once_under_load(bundle_dir: Path) -> None:
     }
     with ServerProcess(bundle_dir, env=env) as server:
         server.wait_ready()
-        items = [
-            {"text": f"ticket {i}: " + "the printer on floor two is broken again " * 8} for i in range(256)
-        ]
-
-        def call() -> None:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.post(f"{server.base_url}/predict/batch", json={"items": items}, timeout=60)
-
-        threads = [threading.Thread(target=call) for _ in range(8)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 30
-        while _queue_depth(server.base_url) < 7 * len(items) and time.monotonic() < deadline:
-            time.sleep(0.002)
+        threads = _start_backlog(server.base_url, min_queued=7 * len(_BACKLOG_ITEMS))
         stopped_at = time.monotonic()
         server.terminate()
         code = server.wait(30)
