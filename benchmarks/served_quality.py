@@ -14,10 +14,10 @@ stage's own loader, so the dataset's literal `\\n` escapes are undone as in trai
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,15 +27,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from benchmarks.overload import Server
+from benchmarks.serving.loadgen import wait_ready
 from training.calibration import coverage_at_accuracy, top_label_ece
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+REPO_ROOT = Path(__file__).resolve().parents[1]  # where `python -m server` runs
 
 
 def load_tickets(paths: Sequence[Path]) -> pd.DataFrame:
@@ -138,38 +134,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.bundle and not args.url:
         parser.error("give --bundle or --url")
     tickets = load_tickets(args.tickets)
-    proc = None
+    server: Server | None = None
     url = args.url
     try:
         if url is None:
-            port = _free_port()
-            url = f"http://127.0.0.1:{port}"
-            env = {
-                "MODEL_DIR": str(args.bundle),
-                "HOST": "127.0.0.1",
-                "PORT": str(port),
-                "PATH": "/usr/bin:/bin",
-            }
-            proc = subprocess.Popen([sys.executable, "-m", "server"], cwd=REPO_ROOT, env=env)
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            else:
-                raise SystemExit("server not ready after 120 s")
+            log = Path(tempfile.mkdtemp(prefix="served-quality-")) / "server.log"
+            server = Server("bundle", REPO_ROOT, args.bundle, {}, log)
+            server.start()
+            url = server.base_url
+            asyncio.run(wait_ready(url, 120.0))
         info = httpx.get(f"{url}/info", timeout=5).json()
         labels = list(info.get("labels") or sorted(set(tickets["label"])))
         started = time.perf_counter()
         answers = ask_all(url, tickets)
         seconds = time.perf_counter() - started
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+        if server is not None:
+            server.stop()
     report = {
         "model_version": info.get("model_version"),
         "tickets": [str(p) for p in args.tickets],
