@@ -156,8 +156,8 @@ def default_reference(bundle: Path) -> Path:
     return candidate
 
 
-def _check_held_out(path: Path, bundle: Path) -> str | None:
-    """Refuse a training split; return the split's data hash, checked against the bundle's when it has one."""
+def _check_held_out(path: Path, bundle: Path, other_data: bool = False) -> str | None:
+    """Refuse a training split; return its data hash, checked against the bundle's unless other_data."""
     if path.stem == "train":
         raise InputError(
             f"{path}: a training split scored by the bundle trained on it is more confident than any unseen "
@@ -170,10 +170,11 @@ def _check_held_out(path: Path, bundle: Path) -> str | None:
         data_hash = None
     validation = _manifest(bundle).get("validation_data") or {}
     expected = validation.get("data_hash")
-    if expected and data_hash and expected != data_hash:
+    if expected and data_hash and expected != data_hash and not other_data:
         raise InputError(
             f"{path} comes from prepared data with hash {str(data_hash)[:12]}, the bundle was gated on "
-            f"{str(expected)[:12]}: prepare the bundle's data (manifest: validation_data) for the reference"
+            f"{str(expected)[:12]}: prepare the bundle's data (manifest: validation_data) for the reference, "
+            "or pass --allow-other-data to compare against a different held-out set on purpose"
         )
     return str(data_hash) if data_hash else None
 
@@ -184,6 +185,7 @@ def load_reference(
     limit: int = 2000,
     split: str = "train",
     threads: int = 1,
+    other_data: bool = False,
 ) -> Observations:
     """Pick the reader by file type; a split reference is scored by the bundle when one is given."""
     if path.suffix == ".jsonl":
@@ -193,13 +195,19 @@ def load_reference(
     if path.suffix == ".json":
         return read_stats(path, split=split)
     if path.suffix in {".parquet", ".csv"}:
-        data_hash = _check_held_out(path, bundle) if bundle is not None else None
+        data_hash = _check_held_out(path, bundle, other_data) if bundle is not None else None
         data, reference = read_split(path, limit=limit)
         reference.data_hash = data_hash
         if bundle is not None:
             _score_split(data, reference, bundle, threads)
             if data_hash is None:
                 reference.notes.append(f"{path.parent / 'stats.json'} records no data hash: not checked")
+            expected = (_manifest(bundle).get("validation_data") or {}).get("data_hash")
+            if other_data and expected and data_hash and expected != data_hash:
+                reference.notes.append(
+                    f"reference data {data_hash[:12]} is not the data the bundle was gated on "
+                    f"({str(expected)[:12]}): compared on purpose (--allow-other-data)"
+                )
         return reference
     raise InputError(
         f"reference {path}: expected .jsonl (prediction log), .json (stats.json) or .parquet/.csv (split)"
@@ -278,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="the deployed bundle: scores a split reference (labels, confidence, tokens) as the server does",
     )
+    parser.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="accept a split reference from other prepared data than the bundle's (noted in the report)",
+    )
     parser.add_argument("--reference-limit", type=int, default=2000, help="sample at most N reference rows")
     parser.add_argument("--split", default="train", help="which split of stats.json to use")
     parser.add_argument("--model-version", help="only compare log lines of this model version")
@@ -307,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputError("pass --bundle (its held-out split is the reference) or --reference")
         reference_path = args.reference or default_reference(args.bundle)
         reference = load_reference(
-            reference_path, args.bundle, args.reference_limit, args.split, args.threads
+            reference_path, args.bundle, args.reference_limit, args.split, args.threads, args.allow_other_data
         )
         if len(reference) == 0:
             raise InputError(f"reference {reference_path} holds no rows")
