@@ -21,13 +21,13 @@ from training.data.errors import DataValidationError
 from training.data.io.loaders import read_table, resolve_paths
 from training.data.recipe import build_text
 from training.data.split import SPLITS, held_out_files, near_duplicate_groups, stratified_split
-from training.data.validate import CleanReport, clean_table
+from training.data.validate import AUX_COLUMNS, CleanReport, clean_table
 from training.utils import atomic_write, sha256_file, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 #: Columns of each split file, in this order.
-SPLIT_COLUMNS = ["text", "subject", "body", "label", "label_id", "language", "source"]
+SPLIT_COLUMNS = ["text", "subject", "body", "label", "label_id", "language", "source", *AUX_COLUMNS]
 STATS_FILE = "stats.json"
 
 

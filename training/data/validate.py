@@ -13,8 +13,10 @@ from training.data.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
 
+#: Side columns kept for auxiliary training targets (``trainer.aux_targets``); "" where a file lacks one.
+AUX_COLUMNS = ["queue", "type"]
 #: The canonical columns every cleaned frame has, in this order.
-CANONICAL_COLUMNS = ["subject", "body", "label", "language", "source"]
+CANONICAL_COLUMNS = ["subject", "body", "label", "language", "source", *AUX_COLUMNS]
 
 
 @dataclass
@@ -52,6 +54,8 @@ def clean_table(
     )
     out["language"] = out["language"].where(out["language"] != "", "unknown")
     out["source"] = path.name
+    for column in AUX_COLUMNS:
+        out[column] = frame[column].str.strip() if column in frame.columns else ""
 
     for raw, mapped in label_map.items():
         hits = int((out["label"] == raw).sum())
