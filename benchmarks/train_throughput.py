@@ -136,8 +136,13 @@ def _loop_worker(args: argparse.Namespace) -> int:
 
     rows = json.loads(args.rows.read_text(encoding="utf-8"))
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    from training.batching import encode_texts
     from training.models import load_model
+
+    # this tree keeps encode_texts in training.predict; the old tree in training.batching
+    encode_texts = (
+        getattr(import_module("training.predict"), "encode_texts", None)
+        or import_module("training.batching").encode_texts
+    )
 
     torch.manual_seed(args.seed)
     loaded = load_model(
@@ -306,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import DataCollatorWithPadding, set_seed
 
-    from training.batching import encode_texts
     from training.models import load_model
+    from training.predict import encode_texts
     from training.trainer import SeededLengthGroupedSampler
 
     if args.threads:

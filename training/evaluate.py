@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from training.baseline import run_baseline
-from training.batching import encode_texts
 from training.errors import CheckpointError, TrainingError
 from training.metrics import classification_metrics
 from training.predict import predict_logits
@@ -105,11 +104,7 @@ def evaluate_checkpoint(
         frame = getattr(prepared, split)
         start = time.perf_counter()
         logits = predict_logits(
-            model,
-            encode_texts(tokenizer, frame["text"].tolist(), max_length),
-            pad_token_id=int(tokenizer.pad_token_id),
-            batch_size=batch_size,
-            device=device,
+            model, tokenizer, frame["text"].tolist(), max_length, batch_size=batch_size, device=device
         )
         seconds = time.perf_counter() - start
         split_logits[split] = logits

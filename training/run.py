@@ -91,10 +91,10 @@ def _encode(
 ) -> tuple[list[Any], list[str]]:
     """Rows ``{"input_ids", "label"[, "aux_<target>"]}`` (unpadded) and their languages; ``by_length``:
     longest first; an auxiliary value outside ``aux[target]`` (or missing) is -100, ignored by the loss."""
-    from training.batching import encode_texts, length_sorted_order
+    from training.predict import encode_texts, longest_first
 
     ids = encode_texts(tokenizer, frame["text"].tolist(), max_length)
-    order = length_sorted_order([len(x) for x in ids]) if by_length else range(len(ids))
+    order = longest_first(ids) if by_length else range(len(ids))
     labels, languages = frame["label_id"].tolist(), frame["language"].tolist()
     rows = [{"input_ids": ids[i], "label": int(labels[i])} for i in order]
     for name, vocab in (aux or {}).items():
