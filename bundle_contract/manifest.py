@@ -1,7 +1,10 @@
 """Typed reader of the serving bundle (docs/contracts.md, section 4) with checksum verification.
 
-The export stage writes the bundle; ``load_bundle`` refuses one that is incomplete or altered, with a
-:class:`BundleError` that names the file and says what to do.
+The export stage writes the bundle; ``load_bundle`` (what the server and monitoring run) refuses one that is
+incomplete or altered, with a :class:`BundleError` that names the file and says what to do.
+``verify_bundle`` (what the export runs before it publishes, and the release pipeline's check) applies the
+same rules plus the writer's promises: every key of section 4 present, no file the manifest does not list,
+a tokenizer that leaves truncation and padding to the server.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "KNOWN_INPUTS",
     "MANIFEST_FILE",
     "MODEL_FILE",
+    "REQUIRED_KEYS",
     "SUPPORTED_SCHEMA_VERSION",
     "TOKENIZER_FILE",
     "Bundle",
@@ -28,8 +32,11 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "Review",
+    "check_serving_tokenizer",
     "load_bundle",
     "read_manifest",
+    "read_manifest_json",
+    "verify_bundle",
     "verify_file",
 ]
 
@@ -38,6 +45,26 @@ MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: every key the export writes (section 4); :func:`verify_bundle` requires them all, while the server's
+#: :func:`load_bundle` needs only the fields of :class:`Manifest` without a default
+REQUIRED_KEYS = (
+    "schema_version",
+    "model_version",
+    "model_name",
+    "target",
+    "labels",
+    "max_length",
+    "text_recipe",
+    "inputs",
+    "output",
+    "pad_token",
+    "pad_token_id",
+    "quantization",
+    "files",
+    "metrics",
+    "versions",
+    "created_at",
+)
 _RERUN = "re-run `python -m export.onnx` to write a fresh bundle"
 
 
@@ -118,12 +145,14 @@ class Bundle:
 def load_bundle(model_dir: Path | str, verify_checksums: bool = True) -> Bundle:
     """Read and check ``model_dir``: manifest schema, required files, size and sha256 of every listed file."""
     path = Path(model_dir)
-    if not path.is_dir():
-        raise BundleError(
-            f"bundle directory {path} does not exist or is not a directory; set MODEL_DIR to the "
-            f"directory written by `python -m export.onnx` (e.g. bundles/<model_version>)"
-        )
-    manifest = read_manifest(path / MANIFEST_FILE)
+    _check_directory(path)
+    manifest_path = path / MANIFEST_FILE
+    return _checked_bundle(
+        path, _decode_manifest(manifest_path, _read_manifest_bytes(manifest_path)), verify_checksums
+    )
+
+
+def _checked_bundle(path: Path, manifest: Manifest, verify_checksums: bool) -> Bundle:
     _check_manifest(path, manifest)
     for name in (MODEL_FILE, TOKENIZER_FILE):
         if name not in manifest.files:
@@ -133,22 +162,92 @@ def load_bundle(model_dir: Path | str, verify_checksums: bool = True) -> Bundle:
     return Bundle(path=path, manifest=manifest)
 
 
+def _check_directory(path: Path) -> None:
+    if not path.is_dir():
+        raise BundleError(
+            f"bundle directory {path} does not exist or is not a directory; set MODEL_DIR to the "
+            f"directory written by `python -m export.onnx` (e.g. bundles/<model_version>)"
+        )
+
+
 def read_manifest(manifest_path: Path) -> Manifest:
     """Decode ``manifest.json`` into a :class:`Manifest` (the schema; :func:`load_bundle` checks more)."""
+    return _decode_manifest(manifest_path, _read_manifest_bytes(manifest_path))
+
+
+def read_manifest_json(manifest_path: Path) -> dict[str, Any]:
+    """``manifest.json`` as the plain JSON object the export wrote (every key, known or not; no checks)."""
+    return _decode_json_object(manifest_path, _read_manifest_bytes(manifest_path))
+
+
+def _decode_json_object(manifest_path: Path, raw: bytes) -> dict[str, Any]:
     try:
-        raw = manifest_path.read_bytes()
+        obj = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"{manifest_path} is not valid JSON ({exc}); {_RERUN}") from None
+    if not isinstance(obj, dict):
+        raise BundleError(f"{manifest_path} must hold a JSON object; {_RERUN}")
+    return obj
+
+
+def _read_manifest_bytes(manifest_path: Path) -> bytes:
+    try:
+        return manifest_path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"{manifest_path} is missing: this is not a complete bundle; {_RERUN}") from None
     except OSError as exc:
         raise BundleError(
             f"cannot read {manifest_path}: {exc.strerror}; check the file's permissions"
         ) from None
+
+
+def _decode_manifest(manifest_path: Path, raw: bytes) -> Manifest:
     try:
         return msgspec.json.decode(raw, type=Manifest)
     except msgspec.ValidationError as exc:
         raise BundleError(f"{manifest_path} does not match the bundle contract: {exc}; {_RERUN}") from None
     except msgspec.DecodeError as exc:
         raise BundleError(f"{manifest_path} is not valid JSON ({exc}); {_RERUN}") from None
+
+
+def verify_bundle(model_dir: Path | str) -> tuple[Bundle, dict[str, Any]]:
+    """Everything :func:`load_bundle` checks (checksums included), plus what the writer promises: every key
+    of :data:`REQUIRED_KEYS`, no file the manifest does not list, and a tokenizer without truncation or
+    padding. Returns the bundle and the manifest as the plain JSON object."""
+    path = Path(model_dir)
+    _check_directory(path)
+    manifest_path = path / MANIFEST_FILE
+    raw = _read_manifest_bytes(manifest_path)
+    obj = _decode_json_object(manifest_path, raw)
+    missing_keys = [key for key in REQUIRED_KEYS if key not in obj]
+    if missing_keys:
+        raise BundleError(f"{manifest_path} lacks {', '.join(missing_keys)}; {_RERUN}")
+    bundle = _checked_bundle(path, _decode_manifest(manifest_path, raw), verify_checksums=True)
+    listed = bundle.manifest.files
+    unlisted = sorted(p.name for p in path.iterdir() if p.name != MANIFEST_FILE and p.name not in listed)
+    if unlisted:
+        raise BundleError(
+            f"bundle {path} holds files its manifest does not list: {', '.join(unlisted)}; "
+            f"remove them or {_RERUN}"
+        )
+    check_serving_tokenizer(bundle.tokenizer_path)
+    return bundle, obj
+
+
+def check_serving_tokenizer(path: Path) -> None:
+    """The server sets truncation and padding from the manifest: the tokenizer file must not carry its own."""
+    try:
+        tokenizer = msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError) as exc:
+        raise BundleError(f"{path} is not a readable tokenizer.json ({exc}); {_RERUN}") from None
+    if not isinstance(tokenizer, dict):
+        raise BundleError(f"{path} is not a tokenizer.json (not a JSON object); {_RERUN}")
+    enabled = [key for key in ("truncation", "padding") if tokenizer.get(key) is not None]
+    if enabled:
+        raise BundleError(
+            f"{path} has {' and '.join(enabled)} enabled; the bundle's tokenizer must leave both to the "
+            f"server (max_length and pad_token_id come from the manifest); {_RERUN}"
+        )
 
 
 def _check_manifest(path: Path, m: Manifest) -> None:

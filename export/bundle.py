@@ -1,6 +1,10 @@
-"""The serving bundle (docs/contracts.md section 4): manifest writer, atomic directory write, loader check.
+"""The serving bundle (docs/contracts.md section 4): the writer side (manifest writer, staging dir, atomic
+publish) and ``verify_bundle``, the export's check of a written bundle.
 
-Only the standard library at import time: ``verify_bundle`` is cheap to call from anywhere.
+The reader and its rules live in the torch-free :mod:`bundle_contract`, shared with the server and
+monitoring: ``verify_bundle`` is :func:`bundle_contract.verify_bundle` (every rule the server applies, plus
+the writer's promises) with an optional onnxruntime load of the model. Light at import time (the standard
+library and :mod:`bundle_contract`): ``verify_bundle`` is cheap to call from anywhere.
 """
 
 from __future__ import annotations
@@ -18,34 +22,40 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from export.errors import BundleError
+import bundle_contract
+from bundle_contract import MANIFEST_FILE, MODEL_FILE, REQUIRED_KEYS, TOKENIZER_FILE, BundleError
+
+__all__ = [
+    "MANIFEST",
+    "MODEL",
+    "REPORT",
+    "REQUIRED_FILES",
+    "REQUIRED_KEYS",
+    "SCHEMA_VERSION",
+    "TOKENIZER",
+    "BundleError",
+    "file_entries",
+    "iso_utc",
+    "library_versions",
+    "make_model_version",
+    "publish",
+    "read_manifest",
+    "sha256_file",
+    "staging_dir",
+    "utc_now",
+    "verify_bundle",
+    "write_manifest",
+    "write_serving_tokenizer",
+]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-MODEL = "model.onnx"
-TOKENIZER = "tokenizer.json"
+SCHEMA_VERSION = bundle_contract.SUPPORTED_SCHEMA_VERSION
+MANIFEST = MANIFEST_FILE
+MODEL = MODEL_FILE
+TOKENIZER = TOKENIZER_FILE
 REPORT = "report.md"
 REQUIRED_FILES = (MODEL, TOKENIZER)
-REQUIRED_KEYS = (
-    "schema_version",
-    "model_version",
-    "model_name",
-    "target",
-    "labels",
-    "max_length",
-    "text_recipe",
-    "inputs",
-    "output",
-    "pad_token",
-    "pad_token_id",
-    "quantization",
-    "files",
-    "metrics",
-    "versions",
-    "created_at",
-)
 VERSIONED_PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "optimum", "optimum-onnx", "tokenizers")
 
 
@@ -163,79 +173,21 @@ def publish(staging: Path, final: Path, overwrite: bool = False) -> Path:
 
 
 def read_manifest(bundle_dir: Path) -> dict[str, Any]:
-    path = bundle_dir / MANIFEST
-    if not bundle_dir.is_dir():
+    """A bundle's ``manifest.json`` as a plain JSON object (no checks beyond "a JSON object")."""
+    if not Path(bundle_dir).is_dir():
         raise BundleError(f"bundle not found: {bundle_dir} is not a directory; run `python -m export.onnx`")
-    if not path.is_file():
-        raise BundleError(f"{bundle_dir} has no {MANIFEST}: not a bundle, or a broken one; re-run the export")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc}); re-run the export") from exc
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{path} must hold a JSON object; re-run the export")
-    return manifest
-
-
-def _check_serving_tokenizer(path: Path) -> None:
-    """The server sets truncation and padding from the manifest: the file must not carry its own."""
-    try:
-        tokenizer = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is not a readable tokenizer.json ({exc}); re-run the export") from exc
-    enabled = [key for key in ("truncation", "padding") if tokenizer.get(key) is not None]
-    if enabled:
-        raise BundleError(
-            f"{path} has {' and '.join(enabled)} enabled; the bundle's tokenizer must leave both to the "
-            "server (max_length and pad_token_id come from the manifest); re-run the export"
-        )
+    return bundle_contract.read_manifest_json(Path(bundle_dir) / MANIFEST)
 
 
 def verify_bundle(bundle_dir: Path, *, load_model: bool = False) -> dict[str, Any]:
     """Refuse a bundle whose manifest is incomplete or whose files are missing, unlisted or altered.
 
-    Returns the manifest. With ``load_model`` the model is also loaded in a plain CPU onnxruntime session and
-    its input/output names compared with the manifest.
+    The rules are :func:`bundle_contract.verify_bundle`'s. Returns the manifest as a plain dict. With
+    ``load_model`` the model is also loaded in a plain CPU onnxruntime session and its input/output names
+    compared with the manifest.
     """
     bundle_dir = Path(bundle_dir)
-    manifest = read_manifest(bundle_dir)
-    missing_keys = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing_keys:
-        raise BundleError(f"{bundle_dir / MANIFEST} lacks {', '.join(missing_keys)}; re-run the export")
-    if manifest["schema_version"] != SCHEMA_VERSION:
-        raise BundleError(
-            f"{bundle_dir}: manifest schema_version {manifest['schema_version']} is not {SCHEMA_VERSION}; "
-            "re-run the export with this version of the code"
-        )
-    files = manifest["files"]
-    if not isinstance(files, dict):
-        raise BundleError(f"{bundle_dir / MANIFEST}: 'files' must be an object; re-run the export")
-    for name in REQUIRED_FILES:
-        if name not in files:
-            raise BundleError(f"{bundle_dir / MANIFEST} does not list {name}; re-run the export")
-    for name, entry in files.items():
-        path = bundle_dir / name
-        if not path.is_file():
-            raise BundleError(f"bundle {bundle_dir} is missing {name}; re-run the export")
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            raise BundleError(
-                f"{name} size mismatch in {bundle_dir}: expected {entry.get('bytes')} bytes, got {size}; "
-                "re-run the export"
-            )
-        actual = sha256_file(path)
-        if actual != entry.get("sha256"):
-            raise BundleError(
-                f"{name} checksum mismatch in {bundle_dir}: expected {entry.get('sha256')}, got {actual}; "
-                "re-run the export"
-            )
-    unlisted = sorted(p.name for p in bundle_dir.iterdir() if p.name != MANIFEST and p.name not in files)
-    if unlisted:
-        raise BundleError(
-            f"bundle {bundle_dir} holds files its manifest does not list: {', '.join(unlisted)}; "
-            "remove them or re-run the export"
-        )
-    _check_serving_tokenizer(bundle_dir / TOKENIZER)
+    _, manifest = bundle_contract.verify_bundle(bundle_dir)
     if load_model:
         from export.convert import io_names
         from export.errors import ExportError

@@ -1,11 +1,17 @@
-"""Errors of the export stage. Every message says what went wrong and what to do about it."""
+"""Errors of the export stage. Every message says what went wrong and what to do about it.
+
+:class:`BundleError` is the bundle contract's one class (:mod:`bundle_contract`), re-exported here; it is not
+an :class:`ExportError`, so the CLI catches both (exit 2). :class:`GateFailedError` lives with the gate
+(:mod:`export.verify`); ``from export import GateFailedError`` is the import to use.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from export.verify import GateReport
+from bundle_contract import BundleError
+
+__all__ = ["BundleError", "CheckpointError", "DataError", "ExportError"]
 
 
 class ExportError(Exception):
@@ -20,14 +26,13 @@ class DataError(ExportError):
     """The validation data for the gate is missing or does not match the checkpoint."""
 
 
-class BundleError(ExportError):
-    """A bundle is incomplete or its files do not match the manifest's checksums."""
+def __getattr__(name: str) -> Any:
+    """``from export.errors import GateFailedError`` keeps working (it moved to :mod:`export.verify`).
 
+    Imported on first use only, so that ``export.verify`` -> ``export.errors`` stays the one direction.
+    """
+    if name == "GateFailedError":
+        from export.verify import GateFailedError
 
-class GateFailedError(ExportError):
-    """The verification gate failed: no bundle was written. Carries the full report."""
-
-    def __init__(self, report: GateReport) -> None:
-        self.report = report
-        failed = ", ".join(c.summary() for c in report.failed_checks())
-        super().__init__(f"verification gate failed, no bundle written: {failed}")
+        return GateFailedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

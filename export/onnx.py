@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from export.checkpoint import DEFAULT_RUNS_ROOT
-from export.errors import ExportError, GateFailedError
+from export.errors import BundleError, ExportError
 from export.quantize import ISAS
+from export.verify import GateFailedError
 
 logger = logging.getLogger("export")
 
@@ -193,7 +194,7 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stdout.write(exc.report.to_markdown("Export verification report (FAILED)"))
         logger.error("%s", exc)
         return EXIT_GATE_FAILED
-    except ExportError as exc:
+    except (ExportError, BundleError) as exc:
         logger.error("%s", exc)
         return EXIT_BAD_INPUT
     sys.stdout.write(

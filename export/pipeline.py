@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from bundle_contract import build_text  # the server's text recipe (contracts section 1)
 from export import artifacts, bundle, convert, quantize, verify
 from export.checkpoint import DEFAULT_RUNS_ROOT, Checkpoint, find_latest_checkpoint, load_checkpoint
-from export.errors import BundleError, DataError, GateFailedError
+from export.errors import BundleError, DataError
+from export.verify import GateFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +165,6 @@ def served_logits(
     options: ExportOptions,
 ) -> np.ndarray:
     """The shipped model's raw logits on a split, tokenized and batched as the server does."""
-    from training.data import build_text
-
     texts = [build_text(s, b, ckpt.text_recipe) for s, b in zip(split.subjects, split.bodies, strict=True)]
     if not texts:
         return np.zeros((0, len(ckpt.labels)), dtype=np.float32)
@@ -307,8 +307,6 @@ def run_gate(
     options: ExportOptions,
 ) -> tuple[verify.GateReport, verify.TorchSide]:
     """Logits from PyTorch (training side) and ONNX (server side), then every check of the gate."""
-    from training.data import build_text
-
     torch_side = verify.torch_logits(ckpt.path, val.texts, ckpt.max_length, options.batch_size)
     server_texts = [build_text(s, b, ckpt.text_recipe) for s, b in zip(val.subjects, val.bodies, strict=True)]
     encoded = verify.encode_with_bundle_tokenizer(tokenizer_path, server_texts, ckpt.max_length)

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from export.errors import DataError
+from bundle_contract import pad_batch  # the contract's padding rule, as the server pads
+from export.errors import DataError, ExportError
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +255,15 @@ class GateReport:
                     f"{report['review_band_accuracy']:.1%} accuracy."
                 )
         return lines
+
+
+class GateFailedError(ExportError):
+    """The verification gate failed: no bundle was written. Carries the full report (the CLI exits 1)."""
+
+    def __init__(self, report: GateReport) -> None:
+        self.report = report
+        failed = ", ".join(c.summary() for c in report.failed_checks())
+        super().__init__(f"verification gate failed, no bundle written: {failed}")
 
 
 def _fmt(value: float | None) -> str:
@@ -662,20 +672,6 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     """Indices grouped into batches of similar length (less padding); both runtimes use the same batches."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def pad_batch(
-    ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]], pad_id: int
-) -> dict[str, Array]:
-    width = max(len(x) for x in ids)
-    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    types = np.zeros((len(ids), width), dtype=np.int64)
-    for row, (seq, tseq) in enumerate(zip(ids, type_ids, strict=True)):
-        input_ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-        types[row, : len(tseq)] = tseq
-    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Score texts with a serving bundle exactly as the server does, through the server's own engine.
 
-``server`` is the slim serving package (onnxruntime + tokenizers, no torch): reusing its bundle loader
-(checksums), text recipe and engine (truncation, padding, [UNK] counting) means that the reference scores
-of a drift report and the robustness figures mean the same thing as the fields of the server's prediction log.
+The bundle is read by the torch-free :mod:`bundle_contract` (the one reader, checksums verified, the one
+``BundleError``); ``server`` is the slim serving package (onnxruntime + tokenizers, no torch): reusing its
+engine (text recipe, truncation, padding, [UNK] counting) means that the reference scores of a drift report
+and the robustness figures mean the same thing as the fields of the server's prediction log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server.bundle import BundleError, load_bundle
+from bundle_contract import BundleError, load_bundle
 from server.engine import Engine, softmax
 
 __all__ = ["BundleError", "BundlePredictor", "Scored"]

@@ -10,9 +10,8 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from export import convert, pipeline, quantize
-from export.errors import GateFailedError
-from export.onnx import EXIT_GATE_FAILED, main
+from export import GateFailedError, convert, pipeline, quantize
+from export.onnx import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_UNEXPECTED, main
 from export.pipeline import ExportOptions, run_export
 from tests.fixtures.bundle import TINY_MODEL_GATE, TINY_MODEL_GATE_ARGS
 
@@ -138,6 +137,31 @@ def test_cli_prints_the_failed_report_and_exits_1(
     assert "Result: **FAILED**" in printed
     assert "| fp32 vs torch max abs logit diff |" in printed and "| FAIL | exceeds the limit by" in printed
     assert not output.exists()
+
+
+def test_an_unexpected_error_exits_3_never_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1 means "the gate failed": a bug or a library failure inside the export must not look like one."""
+
+    def broken(options: ExportOptions) -> None:
+        raise RuntimeError("injected library failure")
+
+    monkeypatch.setattr(pipeline, "run_export", broken)
+    assert main(["--checkpoint", str(tmp_path)]) == EXIT_UNEXPECTED
+    assert "unexpected error during export" in caplog.text and "injected library failure" in caplog.text
+
+
+def test_an_existing_output_is_bad_input_exit_2(
+    tiny_checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The contract's BundleError (not an ExportError) is bad input too: exit 2, nothing touched."""
+    output = tmp_path / "taken"
+    output.mkdir()
+    (output / "model.onnx").write_text("old")
+    assert main(["--checkpoint", str(tiny_checkpoint), "--output", str(output)]) == EXIT_BAD_INPUT
+    assert "already exists; pass --overwrite" in caplog.text
+    assert (output / "model.onnx").read_text() == "old"
 
 
 def test_quality_floor_compares_with_the_real_tfidf_baseline(sample_prepared: Any) -> None:

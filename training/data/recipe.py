@@ -1,22 +1,22 @@
-"""The text recipe shared by every stage (docs/contracts.md, section 1)."""
+"""The text recipe shared by every stage (docs/contracts.md, section 1).
+
+``build_text`` is the bundle contract's (:mod:`bundle_contract`, the same function the server and the export
+gate run); this module adds the data stage's side: the default recipe and the config check.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from bundle_contract.text import KNOWN_FIELDS, build_text
 from training.data.errors import DataValidationError
 
+__all__ = ["DEFAULT_RECIPE", "RECIPE_FIELDS", "build_text", "normalize_recipe"]
+
 #: Columns a recipe may name.
-RECIPE_FIELDS = ("subject", "body")
+RECIPE_FIELDS = KNOWN_FIELDS
 DEFAULT_RECIPE: dict[str, Any] = {"fields": ["subject", "body"], "separator": "\n"}
-
-
-def build_text(subject: str | None, body: str | None, recipe: Mapping[str, Any]) -> str:
-    """Build the model input: strip each field named by the recipe, drop the empty ones, join the rest."""
-    values = {"subject": subject, "body": body}
-    parts = [(values[name] or "").strip() for name in recipe["fields"]]
-    return str(recipe["separator"]).join(part for part in parts if part)
 
 
 def normalize_recipe(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
