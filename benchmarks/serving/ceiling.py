@@ -3,7 +3,12 @@
 It reads the bundle files directly (``manifest.json``, ``tokenizer.json``, ``model.onnx``) as the contract
 describes them, truncates to the manifest's ``max_length`` and pads each batch to its longest input, like
 the server. Several thread layouts are tried (``WxIbB``: W Python threads, I ORT intra-op threads each,
-batches of B consecutive texts); the best one is the ceiling. Usage::
+batches of B consecutive texts); the best one is the ceiling.
+
+It also measures per-ticket latency in-process (``--latency-layouts``, default ``1x1b1,1x2b1``): one thread
+issues one ticket at a time (tokenize + ORT, no HTTP) and every ticket's time is recorded; p50/p99 of those
+are what a server answering one client at full speed is compared with (``benchmarks.serving.run`` reports
+the ratio). Usage::
 
     uv run python -m benchmarks.serving.ceiling --bundle outputs/bench-minilm/bundle-int8 \\
         --texts ../shared/data/tickets/helpdesk_customer_tickets.csv --duration 8 --json ceiling.json
@@ -15,6 +20,7 @@ import argparse
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -30,6 +36,8 @@ from bundle_contract import build_text  # the one torch-free text recipe (contra
 logger = logging.getLogger("benchmarks.serving.ceiling")
 
 DEFAULT_LAYOUTS = ("2x1b1", "1x2b1", "2x1b4", "2x1b8")
+#: one thread, one ticket at a time: 1 and 2 ORT intra-op threads (the 1-client reference is 1x2b1)
+DEFAULT_LATENCY_LAYOUTS = ("1x1b1", "1x2b1")
 _LAYOUT = re.compile(r"^(\d+)x(\d+)b(\d+)$")
 
 
@@ -59,6 +67,28 @@ class CeilingResult:
     seconds: float
     items_per_s: float
     mean_tokens: float
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """Per-ticket latency of one thread issuing one ticket at a time (tokenize + ORT), in milliseconds."""
+
+    layout: str
+    items: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    mean_tokens: float
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (the load generator's rule), NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100.0 * len(ordered))) - 1]
 
 
 class BundleRunner:
@@ -143,16 +173,63 @@ def measure(
     )
 
 
+def measure_latency(
+    bundle: Path, texts: Sequence[str], layout: Layout, duration_s: float, warmup_s: float = 1.0
+) -> LatencyResult:
+    """One thread, one ticket at a time, in ``texts`` order: each ticket's tokenize + ORT time, for
+    ``warmup_s`` (discarded) then ``duration_s``. ``layout`` must be ``1xIb1``."""
+    if layout.workers != 1 or layout.batch_size != 1:
+        raise ValueError(f"latency layout {layout.name} must be 1xIb1 (one thread, one ticket at a time)")
+    runner = BundleRunner(bundle, layout.intra_op_threads)
+    latencies_ms: list[float] = []
+    tokens = 0
+    start = time.perf_counter()
+    window_start = start + warmup_s
+    window_end = window_start + duration_s
+    for text in itertools.cycle(texts):
+        began = time.perf_counter()
+        _, n = runner.run([text])
+        done = time.perf_counter()
+        if done > window_end:
+            break
+        if began >= window_start:
+            latencies_ms.append((done - began) * 1000.0)
+            tokens += n
+    items = len(latencies_ms)
+    return LatencyResult(
+        layout=layout.name,
+        items=items,
+        seconds=duration_s,
+        p50_ms=round(percentile(latencies_ms, 50), 2),
+        p90_ms=round(percentile(latencies_ms, 90), 2),
+        p99_ms=round(percentile(latencies_ms, 99), 2),
+        mean_ms=round(sum(latencies_ms) / items, 2) if items else math.nan,
+        mean_tokens=round(tokens / items, 1) if items else 0.0,
+    )
+
+
 def run_ceiling(
-    bundle: Path, texts: Sequence[str], layouts: Sequence[Layout], duration_s: float, warmup_s: float = 1.0
+    bundle: Path,
+    texts: Sequence[str],
+    layouts: Sequence[Layout],
+    duration_s: float,
+    warmup_s: float = 1.0,
+    latency_layouts: Sequence[Layout] = (),
 ) -> dict[str, Any]:
     results = []
     for layout in layouts:
         result = measure(bundle, texts, layout, duration_s, warmup_s)
         logger.info("ceiling %s: %.1f items/s (%d items)", result.layout, result.items_per_s, result.items)
         results.append(asdict(result))
-    best = max(results, key=lambda r: r["items_per_s"])
-    return {"bundle": str(bundle), "texts": len(texts), "layouts": results, "best": best}
+    latency = []
+    for layout in latency_layouts:
+        lat = measure_latency(bundle, texts, layout, duration_s, warmup_s)
+        logger.info(
+            "latency %s: p50 %.2f ms, p99 %.2f ms (%d tickets)", lat.layout, lat.p50_ms, lat.p99_ms, lat.items
+        )
+        latency.append(asdict(lat))
+    best = max(results, key=lambda r: r["items_per_s"]) if results else None
+    return {"bundle": str(bundle), "texts": len(texts), "layouts": results, "best": best, "latency": latency}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,18 +244,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per layout")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--layouts", default=",".join(DEFAULT_LAYOUTS), help="comma-separated WxIbB layouts")
+    parser.add_argument(
+        "--latency-layouts",
+        default=",".join(DEFAULT_LATENCY_LAYOUTS),
+        help="comma-separated 1xIb1 layouts for per-ticket latency (empty: skip)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here (atomically)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     recipe = json.loads((args.bundle / "manifest.json").read_text(encoding="utf-8"))["text_recipe"]
     texts = [build_text(t.subject, t.body, recipe) for t in load_tickets(args.texts, args.limit)]
-    layouts = [Layout.parse(item) for item in args.layouts.split(",") if item.strip()]
-    result = run_ceiling(args.bundle, texts, layouts, args.duration, args.warmup)
+    try:
+        layouts = [Layout.parse(item) for item in args.layouts.split(",") if item.strip()]
+        latency_layouts = [Layout.parse(item) for item in args.latency_layouts.split(",") if item.strip()]
+        bad = [lay.name for lay in latency_layouts if lay.workers != 1 or lay.batch_size != 1]
+        if bad:
+            raise ValueError(f"latency layouts must be 1xIb1 (one thread, one ticket), got {bad}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    result = run_ceiling(args.bundle, texts, layouts, args.duration, args.warmup, latency_layouts)
     if args.json:
         tmp = args.json.with_suffix(args.json.suffix + ".tmp")
         tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         tmp.replace(args.json)
-    logger.info("ceiling: %s at %.1f items/s", result["best"]["layout"], result["best"]["items_per_s"])
+    if result["best"]:
+        logger.info("ceiling: %s at %.1f items/s", result["best"]["layout"], result["best"]["items_per_s"])
     return 0
 
 

@@ -13,6 +13,14 @@ Writes ``results.json``, ``results.md`` and ``results.png`` to ``--output`` (def
 ``reports/serving/<time>``).
 ``--variant NAME:KEY=VAL,KEY=VAL`` adds runs of our server (int8 bundle) with other env settings, e.g.
 ``--variant w1:INFERENCE_WORKERS=1`` to compare thread layouts.
+
+The 1-client goal of issue 12 in one command: the ceiling also measures in-process per-ticket latency
+(``--ceiling-latency-layouts``, default ``1x1b1,1x2b1``: one thread, one ticket at a time), and the report
+gives, for every server on the int8 bundle, ``1-client p50 / in-process 1x2b1 p50`` (goal <= 1.2) and its
+16-client RPS, as a ratio to ``--reference`` (e.g. a ``noidle:ORT_IDLE_THREADS=0`` variant; goal >= 0.95)::
+
+    uv run python -m benchmarks.serving.run --int8-bundle bundles/<v> --services int8 \\
+        --variant noidle:ORT_IDLE_THREADS=0 --reference noidle --concurrency 1,16 --duration 15
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.serving.ceiling import DEFAULT_LAYOUTS
+from benchmarks.serving.ceiling import DEFAULT_LATENCY_LAYOUTS, DEFAULT_LAYOUTS
 from benchmarks.serving.loadgen import LevelResult, run_level, wait_ready
 from loadtests.payloads import DEFAULT_PAYLOAD_FILE, REPO_ROOT, load_tickets
 
@@ -47,6 +55,10 @@ logger = logging.getLogger("benchmarks.serving.run")
 
 SHARED_TEXTS = REPO_ROOT.parent / "shared" / "data" / "tickets" / "helpdesk_customer_tickets.csv"
 BASELINE = "baseline"
+#: issue 12: 1-client p50 <= 1.2x the in-process 2-thread latency, 16-client RPS within 5% of the reference
+ONE_CLIENT_LAYOUT = "1x2b1"
+ONE_CLIENT_MAX_RATIO = 1.2
+RPS_MIN_RATIO = 0.95
 # Children choose their own thread counts (ORT settings, torch's default): a harness-level cap must not leak.
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -234,7 +246,13 @@ async def measure_level(
 
 
 def run_ceiling_subprocess(
-    bundle: Path, texts: Path, limit: int, duration_s: float, layouts: str, out: Path
+    bundle: Path,
+    texts: Path,
+    limit: int,
+    duration_s: float,
+    layouts: str,
+    out: Path,
+    latency_layouts: str = ",".join(DEFAULT_LATENCY_LAYOUTS),
 ) -> dict[str, Any]:
     """The in-process ceiling, in its own process so its threads never share this one's interpreter."""
     command = [
@@ -251,6 +269,8 @@ def run_ceiling_subprocess(
         str(duration_s),
         "--layouts",
         layouts,
+        "--latency-layouts",
+        latency_layouts,
         "--json",
         str(out),
     ]
@@ -289,7 +309,7 @@ def ratios(results: dict[str, ServiceResult], ceiling: dict[str, Any] | None) ->
     base = results.get(BASELINE)
     base_levels = {row["concurrency"]: row for row in base.levels} if base else {}
     out: dict[str, Any] = {}
-    best = float(ceiling["best"]["items_per_s"]) if ceiling else math.nan
+    best = float(ceiling["best"]["items_per_s"]) if ceiling and ceiling.get("best") else math.nan
     for key, result in results.items():
         per_level = {}
         for row in result.levels:
@@ -301,6 +321,71 @@ def ratios(results: dict[str, ServiceResult], ceiling: dict[str, Any] | None) ->
             }
         out[key] = per_level
     return out
+
+
+def one_client_goal(
+    results: dict[str, ServiceResult],
+    ceiling: dict[str, Any] | None,
+    int8_bundle: Path | None,
+    reference: str | None = None,
+    at: int = 16,
+) -> dict[str, Any]:
+    """Issue 12's 1-client goal per server: ``1-client p50 / in-process 1x2b1 p50`` (for servers on the bundle
+    the ceiling measured, the int8 one) and the ``at``-client RPS, also as a ratio to ``reference``'s."""
+    latency = {row["layout"]: row for row in (ceiling or {}).get("latency") or []}
+    inproc = latency.get(ONE_CLIENT_LAYOUT, {}).get("p50_ms")
+    bundle = str(int8_bundle.resolve()) if int8_bundle is not None else None
+    ref = results.get(reference) if reference else None
+    ref_rps = next((r["rps"] for r in ref.levels if r["concurrency"] == at), None) if ref else None
+    services: dict[str, Any] = {}
+    for key, result in results.items():
+        by_level = {row["concurrency"]: row for row in result.levels}
+        p50_1 = by_level[1]["p50_ms"] if 1 in by_level else None
+        rps_at = by_level[at]["rps"] if at in by_level else None
+        same_bundle = bundle is not None and result.env.get("MODEL_DIR") == bundle
+        services[key] = {
+            "p50_1_client_ms": p50_1,
+            "p99_1_client_ms": by_level[1]["p99_ms"] if 1 in by_level else None,
+            "p50_vs_inprocess": _ratio(p50_1, inproc)
+            if same_bundle and p50_1 is not None and inproc
+            else None,
+            f"rps_{at}_clients": rps_at,
+            f"rps_{at}_vs_reference": _ratio(rps_at, ref_rps) if rps_at is not None and ref_rps else None,
+        }
+    return {
+        "inprocess_layout": ONE_CLIENT_LAYOUT,
+        "inprocess_p50_ms": inproc,
+        "inprocess_p99_ms": latency.get(ONE_CLIENT_LAYOUT, {}).get("p99_ms"),
+        "reference": reference,
+        "at_clients": at,
+        "services": services,
+    }
+
+
+def one_client_targets(goal: dict[str, Any]) -> list[dict[str, Any]]:
+    """The two halves of the goal as pass/fail rows (only where both figures were measured)."""
+    checks: list[dict[str, Any]] = []
+    at, ref = goal["at_clients"], goal["reference"]
+    for key, row in goal["services"].items():
+        if row["p50_vs_inprocess"] is not None:
+            checks.append(
+                {
+                    "target": f"{key}: 1-client p50 <= {ONE_CLIENT_MAX_RATIO}x in-process "
+                    f"{goal['inprocess_layout']} p50",
+                    "value": row["p50_vs_inprocess"],
+                    "pass": row["p50_vs_inprocess"] <= ONE_CLIENT_MAX_RATIO,
+                }
+            )
+        ratio = row[f"rps_{at}_vs_reference"]
+        if ref and key != ref and ratio is not None:
+            checks.append(
+                {
+                    "target": f"{key}: {at}-client RPS >= {RPS_MIN_RATIO:.0%} of {ref}'s",
+                    "value": ratio,
+                    "pass": ratio >= RPS_MIN_RATIO,
+                }
+            )
+    return checks
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -398,7 +483,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(service['idle_rss_mb'], 0)} | {_fmt(service['exit_code'])} |"
         )
     ceiling = report.get("ceiling")
-    if ceiling:
+    if ceiling and ceiling.get("layouts"):
         lines += [
             "",
             f"In-process ceiling ({ceiling['bundle']}, no HTTP; layout WxIbB = W threads x I ORT intra-op "
@@ -410,6 +495,39 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"| {r['layout']} | {_fmt(r['items_per_s'])} | {_fmt(r['mean_tokens'])} |"
             for r in ceiling["layouts"]
+        ]
+    if ceiling and ceiling.get("latency"):
+        lines += [
+            "",
+            "In-process per-ticket latency (one thread, one ticket at a time: tokenize + ORT, no HTTP):",
+            "",
+            "| layout | tickets | p50 ms | p90 ms | p99 ms | mean ms | mean tokens |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['layout']} | {r['items']} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p90_ms'], 2)} | "
+            f"{_fmt(r['p99_ms'], 2)} | {_fmt(r['mean_ms'], 2)} | {_fmt(r['mean_tokens'])} |"
+            for r in ceiling["latency"]
+        ]
+    goal = report.get("one_client")
+    if goal:
+        at, ref = goal["at_clients"], goal["reference"]
+        lines += [
+            "",
+            f"1-client goal (issue 12): server 1-client p50 / in-process {goal['inprocess_layout']} p50 "
+            f"({_fmt(goal['inprocess_p50_ms'], 2)} ms; goal <= {ONE_CLIENT_MAX_RATIO}), and {at}-client RPS"
+            + (f" vs {ref} (goal >= {RPS_MIN_RATIO})" if ref else "")
+            + ":",
+            "",
+            f"| service | 1-client p50 ms | 1-client p99 ms | p50 / in-process | {at}-client RPS | "
+            "RPS vs reference |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {key} | {_fmt(row['p50_1_client_ms'], 2)} | {_fmt(row['p99_1_client_ms'], 2)} | "
+            f"{_fmt(row['p50_vs_inprocess'], 2)} | {_fmt(row[f'rps_{at}_clients'])} | "
+            f"{_fmt(row[f'rps_{at}_vs_reference'], 3)} |"
+            for key, row in goal["services"].items()
         ]
     if report["targets"]:
         lines += ["", "| target | value | pass |", "|---|---:|---|"]
@@ -431,7 +549,7 @@ def render_plot(report: dict[str, Any], path: Path) -> None:
         xs = [row["concurrency"] for row in service["levels"]]
         ax_rps.plot(xs, [row["rps"] for row in service["levels"]], marker="o", label=key)
         ax_p99.plot(xs, [row["p99_ms"] for row in service["levels"]], marker="o", label=key)
-    if report.get("ceiling"):
+    if report.get("ceiling") and report["ceiling"].get("best"):
         best = report["ceiling"]["best"]
         ax_rps.axhline(best["items_per_s"], linestyle="--", color="grey", label=f"ceiling ({best['layout']})")
     levels = sorted({row["concurrency"] for s in report["services"].values() for row in s["levels"]})
@@ -516,6 +634,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--ceiling-layouts",
         default=",".join(DEFAULT_LAYOUTS),
         help="WxIbB thread/batch layouts for the ceiling",
+    )
+    parser.add_argument(
+        "--ceiling-latency-layouts",
+        default=",".join(DEFAULT_LATENCY_LAYOUTS),
+        help="1xIb1 layouts for in-process per-ticket latency (the 1-client reference is 1x2b1); empty: skip",
+    )
+    parser.add_argument(
+        "--reference",
+        help="service or variant whose 16-client RPS is 'today' for the 1-client goal (e.g. noidle)",
     )
     parser.add_argument("--ready-timeout", type=float, default=180.0)
     parser.add_argument(
@@ -603,6 +730,7 @@ async def _bench_all(
             args.ceiling_duration,
             args.ceiling_layouts,
             out / "ceiling.json",
+            args.ceiling_latency_layouts,
         )
 
     groups = [[spec] for spec in specs] if args.sequential else [list(specs)]
@@ -639,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         specs = plan_services(args)
+        if args.reference and args.reference not in {spec.key for spec in specs}:
+            raise BenchmarkError(f"--reference {args.reference} is not one of the services or variants run")
         tickets = load_tickets(args.texts, args.text_limit)
     except (BenchmarkError, ValueError) as exc:
         logger.error("%s", exc)
@@ -656,6 +786,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         return 1
     ratio_table = ratios(results, ceiling)
+    goal = one_client_goal(results, ceiling, args.int8_bundle, args.reference)
     report: dict[str, Any] = {
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(),
@@ -682,7 +813,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "ceiling": ceiling,
         "ratios": ratio_table,
-        "targets": targets(results, ratio_table),
+        "one_client": goal,
+        "targets": targets(results, ratio_table) + one_client_targets(goal),
         "command": " ".join(
             [Path(sys.executable).name, "-m", "benchmarks.serving.run", *(argv or sys.argv[1:])]
         ),
