@@ -354,9 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("export_benchmark", "export"):
         logging.getLogger(name).setLevel(logging.INFO)
+    from export import GateFailedError
     from export.bundle import verify_bundle
     from export.convert import export_fp32, optimize_fp32
-    from export.errors import GateFailedError
     from export.pipeline import ExportOptions, run_export
     from export.verify import Thresholds
 

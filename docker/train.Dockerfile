@@ -52,6 +52,7 @@ WORKDIR /app
 COPY --chown=app:app configs/ ./configs/
 COPY --chown=app:app training/ ./training/
 COPY --chown=app:app export/ ./export/
+COPY --chown=app:app bundle_contract/ ./bundle_contract/
 COPY --chown=app:app data/sample/ ./data/sample/
 COPY --chown=app:app .dvc/config ./.dvc/config
 COPY --chown=app:app data.dvc dvc.yaml ./

@@ -7,8 +7,6 @@ an :class:`ExportError`, so the CLI catches both (exit 2). :class:`GateFailedErr
 
 from __future__ import annotations
 
-from typing import Any
-
 from bundle_contract import BundleError
 
 __all__ = ["BundleError", "CheckpointError", "DataError", "ExportError"]
@@ -24,15 +22,3 @@ class CheckpointError(ExportError):
 
 class DataError(ExportError):
     """The validation data for the gate is missing or does not match the checkpoint."""
-
-
-def __getattr__(name: str) -> Any:
-    """``from export.errors import GateFailedError`` keeps working (it moved to :mod:`export.verify`).
-
-    Imported on first use only, so that ``export.verify`` -> ``export.errors`` stays the one direction.
-    """
-    if name == "GateFailedError":
-        from export.verify import GateFailedError
-
-        return GateFailedError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
