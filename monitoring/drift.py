@@ -156,8 +156,9 @@ def default_reference(bundle: Path) -> Path:
     return candidate
 
 
-def _check_held_out(path: Path, bundle: Path, other_data: bool = False) -> str | None:
-    """Refuse a training split; return its data hash, checked against the bundle's unless other_data."""
+def _check_held_out(path: Path, bundle: Path, other_data: bool = False) -> tuple[str | None, str | None]:
+    """Refuse a training split; return its data hash, checked against the bundle's (a mismatch is refused,
+    or with ``other_data`` returned as the report's note)."""
     if path.stem == "train":
         raise InputError(
             f"{path}: a training split scored by the bundle trained on it is more confident than any unseen "
@@ -170,13 +171,19 @@ def _check_held_out(path: Path, bundle: Path, other_data: bool = False) -> str |
         data_hash = None
     validation = _manifest(bundle).get("validation_data") or {}
     expected = validation.get("data_hash")
-    if expected and data_hash and expected != data_hash and not other_data:
-        raise InputError(
-            f"{path} comes from prepared data with hash {str(data_hash)[:12]}, the bundle was gated on "
-            f"{str(expected)[:12]}: prepare the bundle's data (manifest: validation_data) for the reference, "
-            "or pass --allow-other-data to compare against a different held-out set on purpose"
+    note = None
+    if expected and data_hash and expected != data_hash:
+        if not other_data:
+            raise InputError(
+                f"{path} comes from prepared data with hash {str(data_hash)[:12]}, the bundle was gated on "
+                f"{str(expected)[:12]}: prepare the bundle's data (manifest: validation_data) for the "
+                "reference, or pass --allow-other-data to compare against a different held-out set on purpose"
+            )
+        note = (
+            f"reference data {str(data_hash)[:12]} is not the data the bundle was gated on "
+            f"({str(expected)[:12]}): compared on purpose (--allow-other-data)"
         )
-    return str(data_hash) if data_hash else None
+    return (str(data_hash) if data_hash else None), note
 
 
 def load_reference(
@@ -195,19 +202,15 @@ def load_reference(
     if path.suffix == ".json":
         return read_stats(path, split=split)
     if path.suffix in {".parquet", ".csv"}:
-        data_hash = _check_held_out(path, bundle, other_data) if bundle is not None else None
+        data_hash, note = _check_held_out(path, bundle, other_data) if bundle is not None else (None, None)
         data, reference = read_split(path, limit=limit)
         reference.data_hash = data_hash
         if bundle is not None:
-            _score_split(data, reference, bundle, threads)
+            _score_split(data, reference, bundle, threads)  # resets the notes: ours go after it
             if data_hash is None:
                 reference.notes.append(f"{path.parent / 'stats.json'} records no data hash: not checked")
-            expected = (_manifest(bundle).get("validation_data") or {}).get("data_hash")
-            if other_data and expected and data_hash and expected != data_hash:
-                reference.notes.append(
-                    f"reference data {data_hash[:12]} is not the data the bundle was gated on "
-                    f"({str(expected)[:12]}): compared on purpose (--allow-other-data)"
-                )
+            if note:
+                reference.notes.append(note)
         return reference
     raise InputError(
         f"reference {path}: expected .jsonl (prediction log), .json (stats.json) or .parquet/.csv (split)"
