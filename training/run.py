@@ -92,6 +92,7 @@ def _encode(
     """Rows ``{"input_ids", "label"[, "aux_<target>"]}`` (unpadded) and their languages; ``by_length``:
     longest first; an auxiliary value outside ``aux[target]`` (or missing) is -100, ignored by the loss."""
     from training.predict import encode_texts, longest_first
+    from training.trainer import AUX_PREFIX
 
     ids = encode_texts(tokenizer, frame["text"].tolist(), max_length)
     order = longest_first(ids) if by_length else range(len(ids))
@@ -101,7 +102,7 @@ def _encode(
         index = {value: i for i, value in enumerate(vocab)}
         values = frame[name].tolist() if name in frame else [""] * len(frame)
         for row, i in zip(rows, order, strict=True):
-            row[f"aux_{name}"] = index.get(values[i], -100)
+            row[AUX_PREFIX + name] = index.get(values[i], -100)
     return rows, [str(languages[i]) for i in order]
 
 
