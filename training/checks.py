@@ -7,15 +7,19 @@ from typing import Any
 
 from training.errors import ConfigError
 
-#: ``model.name`` values the registry (``training/models/registry.py``) can build.
+#: ``model.name`` values ``training.models.load_model`` can build.
 MODEL_NAMES = ("distilbert_multilingual", "minilm", "tiny")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def check_model_name(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise ConfigError(f"unknown model.name '{name}': choose one of {', '.join(MODEL_NAMES)}")
+
+
 def check_config(cfg: Any) -> None:
     """Fail on the mistakes a user makes most (unknown model, missing data path): one clear line."""
-    if cfg.model.name not in MODEL_NAMES:
-        raise ConfigError(f"unknown model.name '{cfg.model.name}': choose one of {', '.join(MODEL_NAMES)}")
+    check_model_name(str(cfg.model.name))
     for raw in cfg.data.get("paths") or []:
         text = str(raw)
         if any(ch in text for ch in "*?["):

@@ -190,57 +190,41 @@ def calibration_section(
 
 
 def format_report(report: Mapping[str, Any]) -> str:
-    """A plain-text table: transformer vs baseline on each split, per-class recall/F1 and per-language
-    macro-F1.
-    """
-    models = [("transformer", report["transformer"])]
+    """Plain-text tables: each model on each split (n, accuracy, macro-F1, per-class recall/F1), per-language
+    test macro-F1, and the calibration fitted on val as scored on test."""
+    import pandas as pd
+
+    models = {"transformer": report["transformer"]}
     if "baseline" in report:
-        models.append(("tfidf+logreg", report["baseline"]))
-    labels: Sequence[str] = report["labels"]
-    lines = [
-        f"{'model':<14}{'split':<7}{'n':>6}{'acc':>8}{'macro-F1':>10}  "
-        + "".join(f"{'R_' + lab:>10}{'F1_' + lab:>10}" for lab in labels)
-    ]
-    for name, splits in models:
-        for split in SPLITS:
-            m = splits[split]
-            per_class = "".join(
-                f"{m['per_class'][lab]['recall']:>10.3f}{m['per_class'][lab]['f1']:>10.3f}" for lab in labels
-            )
-            lines.append(
-                f"{name:<14}{split:<7}{m['n']:>6}{m['accuracy']:>8.3f}{m['macro_f1']:>10.3f}  {per_class}"
-            )
-    langs = sorted(report["transformer"]["test"]["per_language_macro_f1"])
-    if langs:
-        lines.append(
-            "per-language test macro-F1: "
-            + ", ".join(
-                f"{lang} {report['transformer']['test']['per_language_macro_f1'][lang]:.3f}"
-                + (
-                    f" (baseline {report['baseline']['test']['per_language_macro_f1'][lang]:.3f})"
-                    if "baseline" in report
-                    else ""
-                )
-                for lang in langs
-            )
-        )
-    for name, section in report.get("calibration", {}).items():
-        if isinstance(section, Mapping) and "test" in section:
-            t = section["test"]
-            cov = next((k for k in t if k.startswith("calibrated_coverage_at_")), None)
-            lines.append(
-                f"calibrated on val ({name}): test macro-F1 {t['raw_macro_f1']:.3f} -> "
-                f"{t['calibrated_macro_f1']:.3f}, "
-                f"ECE {t['raw_ece']:.3f} -> {t['calibrated_ece']:.3f}"
-                + (f", coverage at target accuracy {t[cov]:.2f}" if cov else "")
-                + (
-                    f", review band keeps {t['review_band_coverage']:.2f} "
-                    f"at accuracy {t['review_band_accuracy']:.3f}"
-                    if "review_band_coverage" in t
-                    else ""
-                )
-            )
-    return "\n".join(lines)
+        models["tfidf+logreg"] = report["baseline"]
+    rows = {
+        (name, split): {"n": m["n"], "acc": m["accuracy"], "macro-F1": m["macro_f1"]}
+        | {
+            f"{k}_{lab}": c[key]
+            for lab, c in m["per_class"].items()
+            for k, key in (("R", "recall"), ("F1", "f1"))
+        }
+        for name, splits in models.items()
+        for split, m in ((s, splits[s]) for s in SPLITS)
+    }
+    tables = {
+        "": pd.DataFrame.from_dict(rows, orient="index"),
+        "per-language test macro-F1": pd.DataFrame(
+            {name: splits["test"]["per_language_macro_f1"] for name, splits in models.items()}
+        ),
+        "calibrated on val, scored on test": pd.DataFrame(
+            {
+                k: v["test"]
+                for k, v in report.get("calibration", {}).items()
+                if isinstance(v, Mapping) and "test" in v
+            }
+        ),
+    }
+    return "\n".join(
+        (f"{title}\n" if title else "") + table.to_string(float_format="%.3f")
+        for title, table in tables.items()
+        if not table.empty
+    )
 
 
 def _load_data(checkpoint: Path, overrides: Sequence[str], recipe: Mapping[str, Any]) -> Any:

@@ -26,8 +26,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from training.checks import MODEL_NAMES
-from training.errors import ConfigError, ModelLoadError
+from training.checks import check_model_name
+from training.errors import ModelLoadError
 from training.utils import reachable
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,7 @@ def load_model(
     name, max_length = str(model_cfg.get("name")), int(model_cfg["max_length"])
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
     label_maps["label2id"] = {label: i for i, label in enumerate(labels)}
-    if name not in MODEL_NAMES:
-        raise ConfigError(f"unknown model.name '{name}': choose one of {', '.join(MODEL_NAMES)}")
+    check_model_name(name)
     source = model_cfg.get("pretrained")
     if name == "tiny":
         if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():

@@ -252,24 +252,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "device": str(args.device),
         }
         if is_main:
-            keys = ("macro_f1", "accuracy", "loss")
-            history = {
-                "steps": [
-                    {"step": e["step"], "epoch": e["epoch"], "loss": e["loss"], "lr": e["learning_rate"]}
-                    for e in state.log_history
-                    if "loss" in e
-                ],
-                "epochs": [
-                    {
-                        "epoch": round(e["epoch"], 2),
-                        "step": e["step"],
-                        **{f"val_{k}": e[f"eval_{k}"] for k in keys},
-                    }
-                    for e in state.log_history
-                    if "eval_macro_f1" in e
-                ],
-            }
-            write_json_atomic(run_dir / "metrics" / "history.json", history)
+            write_json_atomic(run_dir / "metrics" / "history.json", _history(state.log_history))
             write_json_atomic(run_dir / "metrics" / "train_summary.json", summary)
             log.info("training done: %s", summary)
             if cfg.get("evaluate", True):
@@ -299,14 +282,28 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _peak_rss_mib() -> float | None:
-    try:
-        import resource  # POSIX only
+def _history(logged: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Loss and LR per logged step, val metrics per evaluation, from the Trainer's ``log_history``."""
+    step_keys, val_keys = (
+        {"step": "step", "epoch": "epoch", "loss": "loss", "lr": "learning_rate"},
+        ("macro_f1", "accuracy", "loss"),
+    )
+    return {
+        "steps": [{k: e[key] for k, key in step_keys.items()} for e in logged if "loss" in e],
+        "epochs": [
+            {"epoch": round(e["epoch"], 2), "step": e["step"]}
+            | {f"val_{k}": e[f"eval_{k}"] for k in val_keys}
+            for e in logged
+            if "eval_macro_f1" in e
+        ],
+    }
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)  # macOS: bytes
-    except ImportError:
-        return None
+
+def _peak_rss_mib() -> float:
+    import resource  # POSIX; ru_maxrss is KiB on Linux (the training images), bytes on macOS
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
 @hydra.main(config_path="../configs", config_name="config", version_base="1.3")
