@@ -45,7 +45,7 @@ def plot_curves(history: Mapping[str, Any], path: Path) -> Path:
     """Training loss and learning rate per optimizer step, validation macro-F1 and accuracy per epoch."""
     plt = _pyplot()
     steps, epochs = history.get("steps", []), history.get("epochs", [])
-    panels = [
+    panels: list[tuple[str, Any, str, dict[str, str | None]]] = [
         ("train loss", steps, "step", {"loss": None}),
         ("learning rate (base group)", steps, "step", {"lr": None}),
         ("validation", epochs, "epoch", {"val_macro_f1": "macro-F1", "val_accuracy": "accuracy"}),
