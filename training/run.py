@@ -284,10 +284,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 def _history(logged: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Loss and LR per logged step, val metrics per evaluation, from the Trainer's ``log_history``."""
-    step_keys, val_keys = (
-        {"step": "step", "epoch": "epoch", "loss": "loss", "lr": "learning_rate"},
-        ("macro_f1", "accuracy", "loss"),
-    )
+    step_keys = {"step": "step", "epoch": "epoch", "loss": "loss", "lr": "learning_rate"}
+    val_keys = ("macro_f1", "accuracy", "loss")
     return {
         "steps": [{k: e[key] for k, key in step_keys.items()} for e in logged if "loss" in e],
         "epochs": [
