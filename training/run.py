@@ -297,10 +297,12 @@ def _history(logged: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _peak_rss_mib() -> float:
-    import resource  # POSIX; ru_maxrss is KiB on Linux (the training images), bytes on macOS
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _peak_rss_mib() -> float | None:
+    try:
+        import resource  # POSIX only: no figure (not a crash at the end of a run) elsewhere
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
