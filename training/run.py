@@ -83,26 +83,15 @@ def training_arguments(t: DictConfig, output_dir: Path, seed: int, report_to: li
 
 
 def _encode(
-    tokenizer: Any,
-    frame: Any,
-    max_length: int,
-    by_length: bool = False,
-    aux: dict[str, list[str]] | None = None,
+    tokenizer: Any, frame: Any, max_length: int, by_length: bool = False
 ) -> tuple[list[Any], list[str]]:
-    """Rows ``{"input_ids", "label"[, "aux_<target>"]}`` (unpadded) and their languages; ``by_length``:
-    longest first; an auxiliary value outside ``aux[target]`` (or missing) is -100, ignored by the loss."""
+    """Rows ``{"input_ids", "label"}`` (unpadded) and their languages; ``by_length``: longest first."""
     from training.predict import encode_texts, longest_first
-    from training.trainer import AUX_PREFIX
 
     ids = encode_texts(tokenizer, frame["text"].tolist(), max_length)
     order = longest_first(ids) if by_length else range(len(ids))
     labels, languages = frame["label_id"].tolist(), frame["language"].tolist()
     rows = [{"input_ids": ids[i], "label": int(labels[i])} for i in order]
-    for name, vocab in (aux or {}).items():
-        index = {value: i for i, value in enumerate(vocab)}
-        values = frame[name].tolist() if name in frame else [""] * len(frame)
-        for row, i in zip(rows, order, strict=True):
-            row[AUX_PREFIX + name] = index.get(values[i], -100)
     return rows, [str(languages[i]) for i in order]
 
 
@@ -117,15 +106,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from training import tracking
     from training.checks import check_config
     from training.data import prepare
-    from training.errors import ConfigError
     from training.models import load_model
-    from training.trainer import (
-        ProfilerCallback,
-        RunCallback,
-        TicketTrainer,
-        add_aux_heads,
-        balanced_class_weights,
-    )
+    from training.trainer import ProfilerCallback, RunCallback, TicketTrainer, balanced_class_weights
     from training.utils import sha256_file, write_json_atomic
 
     started = time.perf_counter()
@@ -161,18 +143,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if is_main and tokenizer_dir is None:
             loaded.tokenizer.save_pretrained(run_tokenizer)
     tokenizer = loaded.tokenizer
-    aux_weights = {str(k): float(v) for k, v in (t.get("aux_targets") or {}).items()}
-    aux_vocab = {
-        name: sorted({str(v) for v in prepared.train[name]} - {""}) if name in prepared.train else []
-        for name in aux_weights
-    }
-    if aux_weights:
-        empty = [name for name, vocab in aux_vocab.items() if not vocab]
-        if empty:
-            raise ConfigError(f"trainer.aux_targets {empty}: no training row has a value for it")
-        add_aux_heads(loaded.model, aux_vocab)
-        log.info("auxiliary heads %s", {n: (aux_weights[n], len(v)) for n, v in aux_vocab.items()})
-    train_rows, _ = _encode(tokenizer, prepared.train, max_length, aux=aux_vocab)
+    train_rows, _ = _encode(tokenizer, prepared.train, max_length)
     val_rows, val_languages = _encode(tokenizer, prepared.val, max_length, by_length=True)
     log.info("data: %d train / %d val / %d test rows", len(train_rows), len(val_rows), len(prepared.test))
     run_id = saved.get("wandb_run_id")
@@ -192,8 +163,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     run_config = {"config": resolved, "wandb_run_id": wandb_run.id if wandb_run is not None else run_id}
     json_files: dict[str, Any] = {"labels": {"target": prepared.target, "labels": labels}, "recipe": recipe}
-    if aux_vocab:
-        json_files["labels"]["aux_targets"] = aux_vocab  # trained beside the target, not exported
     callback = RunCallback(checkpoints, tokenizer, labels, val_languages, json_files, run_config, wandb_run)
     callbacks: list[Any] = [callback]
     if t.get("early_stopping_patience") is not None:
@@ -222,7 +191,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         label_smoothing=float(t.label_smoothing),
         head_lr_multiplier=float(t.head_lr_multiplier),
         layer_lr_decay=float(t.get("layer_lr_decay", 1.0)),
-        aux_weights=aux_weights,
     )
     trainer.remove_callback(PrinterCallback)  # RunCallback logs the same lines into run.log
     exit_code = 1

@@ -26,20 +26,8 @@ from training.utils import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-HEAD_PREFIXES = ("classifier", "pre_classifier", "aux_heads")
+HEAD_PREFIXES = ("classifier", "pre_classifier")
 LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder block i of BERT/DistilBERT/XLM-R parameter names
-AUX_PREFIX = "aux_"  # batch keys of auxiliary targets: aux_queue, aux_type (-100 = unknown)
-
-
-def add_aux_heads(model: Any, vocabularies: Mapping[str, Sequence[str]]) -> None:
-    """One linear head per auxiliary target on the features the classifier reads (multi-task training).
-
-    Only the loss sees them: ``save_pretrained`` keeps their weights, but export and serving load the
-    architecture's own classifier alone, so the bundle and its API are unchanged."""
-    width = model.classifier.in_features
-    # keyed "<target>_head": a ModuleDict key may not shadow a Module attribute (``type``)
-    heads = {f"{name}_head": torch.nn.Linear(width, len(vocab)) for name, vocab in vocabularies.items()}
-    model.aux_heads = torch.nn.ModuleDict(heads)
 
 
 def balanced_class_weights(label_ids: Sequence[int], num_labels: int) -> torch.Tensor:
@@ -83,7 +71,6 @@ class TicketTrainer(Trainer):
         label_smoothing: float = 0.0,
         head_lr_multiplier: float = 1.0,
         layer_lr_decay: float = 1.0,
-        aux_weights: Mapping[str, float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -91,33 +78,17 @@ class TicketTrainer(Trainer):
         self.label_smoothing = label_smoothing
         self.head_lr_multiplier = head_lr_multiplier
         self.layer_lr_decay = layer_lr_decay
-        self.aux_weights = dict(aux_weights or {})
-        self._features: torch.Tensor | None = None
-        if self.aux_weights:  # the classifier's input: what the auxiliary heads read too
-            classifier: Any = getattr(self.model, "classifier")  # noqa: B009 - typed Any on purpose
-            classifier.register_forward_hook(self._keep_features)
         # compute_loss returns a batch mean: the Trainer must divide it by the accumulation steps itself
         self.model_accepts_loss_kwargs = False
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
-        outputs = model(**{k: v for k, v in inputs.items() if k != "labels" and not k.startswith(AUX_PREFIX)})
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
         logits = outputs.logits.float()
         weight = None if self.class_weights is None else self.class_weights.to(logits.device)
         loss = F.cross_entropy(logits, inputs["labels"], weight=weight, label_smoothing=self.label_smoothing)
-        if self.aux_weights and model.training and self._features is not None:
-            heads = self.accelerator.unwrap_model(model).aux_heads
-            for name, factor in self.aux_weights.items():
-                target = inputs[AUX_PREFIX + name]
-                # a sum over known rows: every head gets a gradient (DDP needs one) even when none is known
-                aux_logits = heads[f"{name}_head"](self._features).float()
-                total = F.cross_entropy(aux_logits, target, reduction="sum")
-                loss = loss + factor * total / (target >= 0).sum().clamp(min=1)
         return (loss, outputs) if return_outputs else loss
-
-    def _keep_features(self, module: Any, args: tuple[torch.Tensor, ...], output: Any) -> None:
-        self._features = args[0]
 
     def create_optimizer(self) -> torch.optim.Optimizer:
         """The Trainer's optimizer (AdamW), no decay on biases and norms, the head at ``lr * multiplier`` and,

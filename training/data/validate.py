@@ -13,7 +13,7 @@ from training.data.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
 
-#: Side columns kept for auxiliary training targets (``trainer.aux_targets``); "" where a file lacks one.
+#: Side columns kept beside the target (queue, type: other targets, analysis); "" where a file lacks one.
 AUX_COLUMNS = ["queue", "type"]
 #: The canonical columns every cleaned frame has, in this order.
 CANONICAL_COLUMNS = ["subject", "body", "label", "language", "source", *AUX_COLUMNS]
