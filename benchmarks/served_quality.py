@@ -29,7 +29,7 @@ import pandas as pd
 
 from benchmarks.overload import Server
 from benchmarks.serving.loadgen import wait_ready
-from training.calibration import coverage_at_accuracy, top_label_ece
+from quality.calibration import coverage_at_accuracy, top_label_ece
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # where `python -m server` runs
 

@@ -53,6 +53,7 @@ COPY --chown=app:app configs/ ./configs/
 COPY --chown=app:app training/ ./training/
 COPY --chown=app:app export/ ./export/
 COPY --chown=app:app bundle_contract/ ./bundle_contract/
+COPY --chown=app:app quality/ ./quality/
 COPY --chown=app:app data/sample/ ./data/sample/
 COPY --chown=app:app .dvc/config ./.dvc/config
 COPY --chown=app:app data.dvc dvc.yaml ./

@@ -134,7 +134,7 @@ def resolve_calibration_options(options: ExportOptions, ckpt: Checkpoint) -> tup
     recipe.json may carry ``"calibration": {"tune_bias": true|false, "target_accuracy": 0.7}`` (the training
     config's choice, also what ``training.evaluate`` reads).
     """
-    from training.calibration import DEFAULT_TARGET_ACCURACY
+    from quality.calibration import DEFAULT_TARGET_ACCURACY
 
     if options.bias not in BIAS_CHOICES:
         raise DataError(f"--bias must be one of {', '.join(BIAS_CHOICES)}, got {options.bias!r}")
@@ -181,7 +181,7 @@ def calibrate(
     options: ExportOptions,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit (or, with ``--no-calibrate``, write the identity) on the served val logits; report val and test."""
-    from training.calibration import Calibration, calibration_report, fit_calibration
+    from quality.calibration import Calibration, calibration_report, fit_calibration
 
     tune_bias, target, mode = resolve_calibration_options(options, ckpt)
     if options.calibrate:
@@ -230,7 +230,7 @@ def quality_floor(
     options: ExportOptions,
 ) -> tuple[verify.Check, dict[str, Any]]:
     """The served model's test macro-F1 (calibrated decision) against the TF-IDF baseline fitted on train."""
-    from training.baseline import build_baseline
+    from quality.baseline import build_baseline
 
     name = "test" if len(splits["test"].y_true) else "val"
     note = ""

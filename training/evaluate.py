@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.baseline import run_baseline
+from quality.baseline import run_baseline
+from quality.metrics import classification_metrics
 from training.errors import CheckpointError, TrainingError
-from training.metrics import classification_metrics
 from training.predict import predict_logits
 from training.utils import sha256_file, write_json_atomic
 
@@ -160,11 +160,11 @@ def calibration_section(
     labels: Sequence[str],
     options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit bias/temperature/review band on val (training.calibration); report them on test, before/after.
+    """Fit bias/temperature/review band on val (quality.calibration); report them on test, before/after.
 
     The export fits the same on the served ONNX logits; this is the training-side view of what it will do.
     """
-    from training.calibration import calibration_report, fit_calibration
+    from quality.calibration import calibration_report, fit_calibration
 
     options = dict(options or {})
     target = float(options.get("target_accuracy", 0.70))

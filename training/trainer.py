@@ -19,9 +19,9 @@ from torch.utils.data import RandomSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from quality.metrics import classification_metrics
 from training import checkpoint as ckpt
 from training import tracking
-from training.metrics import classification_metrics
 from training.utils import write_json_atomic
 
 log = logging.getLogger(__name__)

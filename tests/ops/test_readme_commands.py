@@ -51,9 +51,9 @@ RUN_BY: dict[str, tuple[str, str]] = {
     "uv run mkdocs build --strict": ("tests/ops/test_docs.py", '"--strict"'),
     "uv run dvc repro": ("tests/ops/test_dvc.py", '"repro"'),
     "uv run dvc exp run -S trainer.lr=3e-5": ("tests/ops/test_dvc.py", '"exp", "run", "-S", "trainer.lr='),
-    "uv run ruff check . && uv run ruff format --check . && uv run mypy training export server monitoring": (
+    "uv run ruff check . && uv run ruff format --check . && uv run mypy training export server monitoring quality": (
         ".ci/run",
-        "uv run mypy training export server monitoring",
+        "uv run mypy training export server monitoring quality",
     ),
     'uv run pytest -m "not slow"': (".ci/run", "uv run pytest"),
     "python -m monitoring.drift --log predictions.jsonl --bundle": (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.metrics import classification_metrics
+from quality.metrics import classification_metrics
 
 LABELS = ["low", "medium", "high"]
 

@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from training.metrics import classification_metrics
+from quality.metrics import classification_metrics
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""Bias, temperature and review band (training/calibration.py) on logits whose truth is known."""
+"""Bias, temperature and review band (quality/calibration.py) on logits whose truth is known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from training.calibration import (
+from quality.calibration import (
     Calibration,
     calibration_report,
     coverage_at_accuracy,
