@@ -25,17 +25,6 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger("training.run")
 
 
-def _broadcast(value: Any) -> Any:
-    """Rank 0's ``value`` on every rank (a no-op outside DDP)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def training_arguments(t: DictConfig, output_dir: Path, seed: int, report_to: list[str]) -> Any:
     import torch
     from transformers import TrainingArguments
@@ -100,6 +89,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     report); return the summary (``best_val_macro_f1`` first)."""
     import torch
     import torch.distributed as dist
+    from accelerate.utils import broadcast_object_list
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, set_seed
 
     from training import checkpoint as ckpt
@@ -123,10 +113,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     is_main = rank == 0
     if world > 1:
         log.info("DDP: rank %d/%d (local %d), backend %s", rank, world, args.local_rank, dist.get_backend())
-    run_dir = Path(_broadcast(str(run_dir)))
+    run_dir = Path(broadcast_object_list([str(run_dir)])[0])  # rank 0's (a no-op outside DDP)
     checkpoints = run_dir / "checkpoints"
     args.output_dir = str(checkpoints / ckpt.LAST)
-    resume = _broadcast(ckpt.find_resume_checkpoint(run_dir, t.get("resume")) if is_main else None)
+    resume = broadcast_object_list(
+        [ckpt.find_resume_checkpoint(run_dir, t.get("resume")) if is_main else None]
+    )[0]
     saved = ckpt.check_resume_config(resume, resolved) if resume else {}
     if t.get("resume") and resume is None:
         log.warning("trainer.resume is set but no complete checkpoint was found: starting from scratch")
