@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
@@ -51,13 +52,14 @@ def _from_pretrained(source: str, label_maps: dict[str, Any], dropout: Any) -> t
     )
     if local_only:
         log.warning("Hugging Face hub unreachable: looking for %s in the local cache only", source)
-    extra = (
-        {} if dropout is None else {"hidden_dropout_prob": dropout, "dropout": dropout}
-    )  # BERT, DistilBERT
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, local_files_only=local_only)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, **label_maps)
+        for key in ("hidden_dropout_prob", "dropout"):  # BERT, DistilBERT
+            if dropout is not None and hasattr(config, key):
+                setattr(config, key, float(dropout))
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, local_files_only=local_only, **label_maps, **extra
+            source, config=config, local_files_only=local_only
         )
     except (OSError, ValueError) as exc:
         where = "this folder" if is_local else "the Hugging Face hub or the local HF cache"
