@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from training.errors import CheckpointError
 from training.utils import sha256_file, write_json_atomic  # noqa: F401 - sha256_file: training.evaluate
 
@@ -96,16 +98,6 @@ def find_resume_checkpoint(run_dir: Path, resume: bool | str | None) -> Path | N
     return max(found, key=lambda p: (p.parents[2].name, _step(p)), default=None)  # newest run, newest step
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def check_resume_config(checkpoint: Path, config: Mapping[str, Any]) -> dict[str, Any]:
     """The checkpoint's ``run_config.json``; a :class:`CheckpointError` naming every key whose resolved value
     differs from ``config`` (a resumed optimizer and schedule would silently keep the old settings)."""
@@ -115,9 +107,9 @@ def check_resume_config(checkpoint: Path, config: Mapping[str, Any]) -> dict[str
         raise CheckpointError(
             f"cannot read {checkpoint / RUN_CONFIG} ({exc}): pick another checkpoint"
         ) from exc
-    old, new = _flatten(saved["config"]), _flatten(config)
+    old, new = (pd.json_normalize(dict(c)).to_dict(orient="records")[0] for c in (saved["config"], config))
     differ = sorted(
-        k for k in old.keys() | new.keys() if k not in RESUME_IGNORES and old.get(k) != new.get(k)
+        str(k) for k in old.keys() | new.keys() if k not in RESUME_IGNORES and old.get(k) != new.get(k)
     )
     if differ:
         changes = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in differ)

@@ -73,8 +73,7 @@ def evaluate_checkpoint(
     if labels != list(prepared.labels):
         raise CheckpointError(
             f"checkpoint labels {labels} differ from the data's {list(prepared.labels)}: "
-            "evaluate with the data "
-            "config the model was trained on"
+            "evaluate with the data config the model was trained on"
         )
     if dict(recipe.get("text_recipe", {})) != dict(prepared.text_recipe):
         log.warning(
@@ -99,9 +98,9 @@ def evaluate_checkpoint(
     stats = Path(prepared.output_dir) / "stats.json"
     if stats.is_file():
         report["data"]["stats_sha256"] = sha256_file(stats)
+    frames = {s: getattr(prepared, s) for s in SPLITS}
     split_logits: dict[str, Any] = {}
-    for split in SPLITS:
-        frame = getattr(prepared, split)
+    for split, frame in frames.items():
         start = time.perf_counter()
         logits = predict_logits(
             model, tokenizer, frame["text"].tolist(), max_length, batch_size=batch_size, device=device
@@ -114,27 +113,17 @@ def evaluate_checkpoint(
         metrics["inference_samples_per_s"] = round(len(frame) / seconds, 2) if seconds else None
         report["transformer"][split] = metrics
     if baseline:
-        result = run_baseline(
-            prepared.train["text"].tolist(),
-            prepared.train["label_id"].tolist(),
-            {
-                s: (
-                    getattr(prepared, s)["text"].tolist(),
-                    getattr(prepared, s)["label_id"].tolist(),
-                    getattr(prepared, s)["language"].tolist(),
-                )
-                for s in SPLITS
-            },
-            labels,
-        )
+        eval_sets = {
+            s: (f["text"].tolist(), f["label_id"].tolist(), f["language"].tolist()) for s, f in frames.items()
+        }
+        train = prepared.train
+        result = run_baseline(train["text"].tolist(), train["label_id"].tolist(), eval_sets, labels)
         report["baseline"] = {
             "name": "tfidf_word_char_logreg",
             "fit_seconds": round(result.fit_seconds, 2),
             **result.metrics,
         }
-    report["calibration"] = calibration_section(
-        split_logits, {s: getattr(prepared, s) for s in SPLITS}, labels, recipe.get("calibration")
-    )
+    report["calibration"] = calibration_section(split_logits, frames, labels, recipe.get("calibration"))
     if train_summary is not None:
         report["train"] = dict(train_summary)
     report["created_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -182,7 +182,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         class_weights=weights,
         label_smoothing=float(t.label_smoothing),
         head_lr_multiplier=float(t.head_lr_multiplier),
-        layer_lr_decay=float(t.get("layer_lr_decay", 1.0)),
     )
     trainer.remove_callback(PrinterCallback)  # RunCallback logs the same lines into run.log
     exit_code = 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from training.utils import write_json_atomic
 log = logging.getLogger(__name__)
 
 HEAD_PREFIXES = ("classifier", "pre_classifier")
-LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder block i of BERT/DistilBERT/XLM-R parameter names
 
 
 def balanced_class_weights(label_ids: Sequence[int], num_labels: int) -> torch.Tensor:
@@ -70,14 +68,12 @@ class TicketTrainer(Trainer):
         class_weights: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
         head_lr_multiplier: float = 1.0,
-        layer_lr_decay: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
         self.label_smoothing = label_smoothing
         self.head_lr_multiplier = head_lr_multiplier
-        self.layer_lr_decay = layer_lr_decay
         # compute_loss returns a batch mean: the Trainer must divide it by the accumulation steps itself
         self.model_accepts_loss_kwargs = False
 
@@ -91,28 +87,25 @@ class TicketTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self) -> torch.optim.Optimizer:
-        """The Trainer's optimizer (AdamW), no decay on biases and norms, the head at ``lr * multiplier`` and,
-        with ``layer_lr_decay`` d < 1, block i of L at ``lr * d**(L - i)`` (embeddings one step lower)."""
+        """The Trainer's optimizer (AdamW), no decay on biases and norms, the head at ``lr * multiplier``."""
         if self.optimizer is None:
             assert self.model is not None
             decay = set(self.get_decay_parameter_names(self.model))
-            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-            blocks = 1 + max((int(m.group(1)) for n in names if (m := LAYER.search(n))), default=-1)
-            lr, wd = self.args.learning_rate, self.args.weight_decay
-            groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+            groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
             for name, param in self.model.named_parameters():
-                if not param.requires_grad:
-                    continue
-                if name.startswith(HEAD_PREFIXES):
-                    scale = self.head_lr_multiplier
-                elif match := LAYER.search(name):
-                    scale = self.layer_lr_decay ** (blocks - int(match.group(1)))
-                else:  # embeddings below the first block; a pooler above the last one
-                    scale = 1.0 if "pooler" in name else self.layer_lr_decay ** (blocks + 1)
-                groups.setdefault((lr * scale, name in decay), []).append(param)
+                if param.requires_grad:
+                    groups.setdefault((name.startswith(HEAD_PREFIXES), name in decay), []).append(param)
             optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args, self.model)
+            lr, wd = self.args.learning_rate, self.args.weight_decay
             self.optimizer = optimizer_cls(
-                [{"params": ps, "lr": g_lr, "weight_decay": wd * d} for (g_lr, d), ps in groups.items()],
+                [
+                    {
+                        "params": ps,
+                        "lr": lr * (self.head_lr_multiplier if head else 1.0),
+                        "weight_decay": wd * d,
+                    }
+                    for (head, d), ps in groups.items()
+                ],
                 **kwargs,
             )
         return self.optimizer

@@ -49,7 +49,6 @@ def _trainer(tmp_path: Path, callbacks: list[Any] | None = None, **overrides: An
         class_weights=balanced_class_weights([0, 0, 1, 2], 3) if overrides.get("class_weights") else None,
         label_smoothing=float(cfg.label_smoothing),
         head_lr_multiplier=float(cfg.head_lr_multiplier),
-        layer_lr_decay=float(cfg.layer_lr_decay),
     )
 
 
@@ -79,24 +78,6 @@ def test_head_learns_faster_and_norms_skip_weight_decay(tmp_path: Path) -> None:
         seen_head |= is_head
     assert seen_head and seen_norm
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(trainer.model.parameters()))
-
-
-def test_layer_wise_lr_decay_lowers_the_rate_block_by_block(tmp_path: Path) -> None:
-    trainer = _trainer(tmp_path, head_lr_multiplier=10.0, layer_lr_decay=0.5)
-    optimizer = trainer.create_optimizer()
-    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
-    by_name = {n: lr_of[id(p)] for n, p in trainer.model.named_parameters()}
-    blocks = 1 + max(int(n.split(".layer.")[1].split(".")[0]) for n in by_name if ".layer." in n)
-    assert blocks >= 2
-    for name, lr in by_name.items():
-        if name.startswith("classifier"):
-            assert lr == pytest.approx(1e-2)
-        elif ".layer." in name:
-            block = int(name.split(".layer.")[1].split(".")[0])
-            assert lr == pytest.approx(1e-3 * 0.5 ** (blocks - block)), name
-        elif "embeddings" in name:
-            assert lr == pytest.approx(1e-3 * 0.5 ** (blocks + 1)), name
-    assert min(by_name.values()) < max(v for n, v in by_name.items() if ".layer." in n)
 
 
 def test_loss_is_class_weighted_and_label_smoothed(tmp_path: Path) -> None:
