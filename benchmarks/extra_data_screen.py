@@ -7,8 +7,8 @@ same val/test rows? A cheap proxy before spending a 30-minute transformer run on
 
 The extra files are read with the data stage's loader and the prepared data's text recipe, their labels mapped
 with the data config's ``label_map`` (very_low -> low, critical -> high), exact copies dropped, and each extra
-ticket with a TF-IDF cosine >= ``--near-dup`` to a val or test ticket removed (no leak into the scored rows);
-another label (e.g. ``urgent``) drops the ticket.
+ticket in a near-duplicate group (the split's own grouping, ``--near-dup`` cosine) with a val or test ticket
+removed, so nothing leaks into the scored rows; another label (e.g. ``urgent``) drops the ticket.
 Prints macro-F1 overall and per language on val and test, with and without the extra rows, as JSON.
 """
 
@@ -21,41 +21,38 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
 
 from bundle_contract import build_text
 from quality.baseline import run_baseline
-
-LABEL_MAP = {"very_low": "low", "critical": "high"}  # configs/data/base.yaml, label_map.priority
 
 
 def extra_rows(
     paths: Sequence[Path], recipe: Any, labels: Sequence[str], scored: pd.Series, near_dup: float
 ) -> pd.DataFrame:
     """text, label_id of the extra files' tickets, without exact copies and near-duplicates of ``scored``."""
+    from training.data.config import compose
     from training.data.io.loaders import read_table
+    from training.data.split import near_duplicate_groups
 
+    label_map = dict(compose("prepare").data.label_map.get("priority") or {})
     frames = []
     for path in paths:
         table = read_table(path).fillna("")
         pairs = zip(table["subject"].astype(str), table["body"].astype(str), strict=True)
         texts = [build_text(subject, body, recipe) for subject, body in pairs]
-        priority = table["priority"].astype(str).str.strip().replace(LABEL_MAP)  # as the data stage maps it
+        priority = table["priority"].astype(str).str.strip().replace(label_map)  # as the data stage maps it
         frames.append(pd.DataFrame({"text": texts, "label": priority}))
     extra = pd.concat(frames, ignore_index=True).drop_duplicates("text")
     extra = extra[extra["label"].isin(labels) & (extra["text"].str.len() > 0)]
-    vectorizer = TfidfVectorizer().fit(pd.concat([extra["text"], scored]))
-    similarity = cosine_similarity(vectorizer.transform(extra["text"]), vectorizer.transform(scored)).max(
-        axis=1
-    )
-    extra = extra[similarity < near_dup]
+    groups = near_duplicate_groups([*extra["text"], *scored], near_dup)
+    extra = extra[~np.isin(groups[: len(extra)], groups[len(extra) :])]
     return extra.assign(label_id=extra["label"].map({label: i for i, label in enumerate(labels)}))
 
 
 def screen(
-    prepared_dir: Path, extra_paths: Sequence[Path], near_dup: float = 0.8, seed: int = 42
+    prepared_dir: Path, extra_paths: Sequence[Path], near_dup: float = 0.6, seed: int = 42
 ) -> dict[str, Any]:
     from training.data import load_prepared
 
@@ -96,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--extra", type=Path, action="append", required=True, help="a ticket file to add to train"
     )
-    parser.add_argument("--near-dup", type=float, default=0.8)
+    parser.add_argument("--near-dup", type=float, default=0.6, help="as data.split.group_threshold")
     args = parser.parse_args(argv)
     sys.stdout.write(json.dumps(screen(args.prepared, args.extra, args.near_dup), indent=2) + "\n")
     return 0

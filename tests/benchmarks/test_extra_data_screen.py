@@ -35,7 +35,7 @@ def test_extra_rows_map_labels_and_drop_what_would_leak(
 ) -> None:
     path = _extra_file(tmp_path, sample_prepared)
     scored = pd.concat([sample_prepared.val["text"], sample_prepared.test["text"]])
-    extra = extra_rows([path], sample_prepared.text_recipe, list(sample_prepared.labels), scored, 0.8)
+    extra = extra_rows([path], sample_prepared.text_recipe, list(sample_prepared.labels), scored, 0.6)
     assert extra["label"].tolist() == ["low", "medium", "high", "low", "high", "medium"]
     assert extra["label_id"].tolist() == [0, 1, 2, 0, 2, 1]
     assert not set(extra["text"]) & set(scored)
