@@ -283,15 +283,15 @@ def classification_metrics(
     y_true: Array, y_pred: Array, languages: Sequence[str], n_labels: int
 ) -> dict[str, Any]:
     """Macro-F1 and accuracy overall and per language (macro over all labels, absent ones count as 0)."""
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import accuracy_score
 
-    label_ids = list(range(n_labels))
+    from quality.calibration import macro_f1
 
     def scores(mask: Array) -> dict[str, Any]:
         t, p = y_true[mask], y_pred[mask]
         return {
             "n": int(mask.sum()),
-            "macro_f1": float(f1_score(t, p, labels=label_ids, average="macro", zero_division=0)),
+            "macro_f1": macro_f1(t, p, n_labels),
             "accuracy": float(accuracy_score(t, p)),
         }
 

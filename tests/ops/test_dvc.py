@@ -23,10 +23,9 @@ pytestmark = [
 ]
 
 # What the pipeline's stages read (dvc.yaml deps) plus the DVC metadata; nothing else is copied.
-PIPELINE_PATHS = (
-    *("training/", "quality/", "bundle_contract/", "export/", "configs/", "data/sample/", "dvc.yaml"),
-    *("params.yaml", ".dvc/config", ".dvcignore", "data.dvc", ".gitignore"),
-)
+PIPELINE_PATHS = ("training/", "quality/", "bundle_contract/", "export/", "configs/", "data/sample/",
+                  "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", "data.dvc",
+                  ".gitignore")  # fmt: skip
 # The tiny model's values (configs/experiment/smoke.yaml, 1 epoch: every stage is a fresh process, and
 # importing torch dominates); its quality floor is waived as in tests/fixtures/bundle.py.
 SMOKE_PARAMS = {"experiment": "smoke", "trainer": {"lr": 5.0e-3, "max_epochs": 1, "batch_size": 8},
