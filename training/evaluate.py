@@ -64,8 +64,9 @@ def evaluate_checkpoint(
     """Score ``checkpoint`` on ``prepared`` (a ``PreparedData``), write the report and figures, return the
     report.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from training.models import load_classifier
     from training.plots import plot_confusion_matrices, plot_curves
 
     labels_meta, recipe = read_checkpoint_meta(checkpoint)
@@ -81,7 +82,7 @@ def evaluate_checkpoint(
         )
     device = device or torch.device("cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
-    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).to(device)
+    model = load_classifier(checkpoint).to(device)
     max_length = int(recipe["max_length"])
 
     report: dict[str, Any] = {
