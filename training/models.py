@@ -57,6 +57,7 @@ class BertMeanPoolForSequenceClassification(BertForSequenceClassification):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,  # named so the Trainer finds its label column; loss is its own
         **kwargs: Any,
     ) -> SequenceClassifierOutput:
         hidden = self.bert(
@@ -114,22 +115,37 @@ def _from_pretrained(
 
 
 def train_wordpiece_tokenizer(
-    texts: Sequence[str], vocab_size: int, max_length: int
+    texts: Sequence[str], vocab_size: int, max_length: int, min_frequency: int = 2
 ) -> PreTrainedTokenizerFast:
-    """Cased WordPiece (multilingual text, accents kept) as a fast HF tokenizer with BERT's specials."""
-    from tokenizers import BertWordPieceTokenizer
+    """Cased WordPiece (multilingual text, accents kept) as a fast HF tokenizer with BERT's specials.
+
+    The vocabulary is the same on every run: BERT's specials, every character (word-initial and ``##``),
+    then the most frequent whole words (ties by spelling). ``tokenizers``' own WordPiece trainer breaks
+    frequency ties in its hash order: a different vocabulary (and tiny model) in each process.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers.processors import BertProcessing
 
-    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True)
+    normalizer = normalizers.BertNormalizer(clean_text=True, lowercase=False, strip_accents=False)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wordpiece.train_from_iterator(
-        list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=specials, show_progress=False
-    )
-    backend = wordpiece._tokenizer
-    # trained from scratch: BERT's [CLS] ... [SEP] post-processor is not set yet
-    backend.post_processor = BertProcessing(
-        ("[SEP]", backend.token_to_id("[SEP]")), ("[CLS]", backend.token_to_id("[CLS]"))
-    )
+    chars = sorted({c for w in words for c in w})
+    vocab = specials + chars + sorted({f"##{c}" for w in words for c in w[1:]})
+    known = set(vocab)
+    for word, count in sorted(words.items(), key=lambda wc: (-wc[1], wc[0])):
+        if len(vocab) >= vocab_size or count < min_frequency:
+            break
+        if word not in known:
+            vocab.append(word)
+    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    backend.normalizer, backend.pre_tokenizer = normalizer, pre_tokenizer
+    backend.decoder = decoders.WordPiece(prefix="##")
+    backend.post_processor = BertProcessing(("[SEP]", vocab.index("[SEP]")), ("[CLS]", vocab.index("[CLS]")))
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, model_max_length=max_length, mask_token="[MASK]", **SPECIALS
     )
@@ -145,8 +161,8 @@ def load_model(
 ) -> LoadedModel:
     """The model named by ``model_cfg["name"]`` with a classification head for ``labels``.
 
-    ``tokenizer_dir`` (the run's saved tokenizer) keeps ``tiny`` on one vocabulary: its WordPiece training
-    breaks frequency ties in hash order, so two processes never train the same one.
+    ``tokenizer_dir`` (the run's saved tokenizer) keeps ``tiny`` on the vocabulary it was trained with when a
+    resumed run's training texts differ.
     """
     name, max_length = str(model_cfg.get("name")), int(model_cfg["max_length"])
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,33 @@ def test_dropout_reaches_the_encoder_and_labels_the_head(local_bert: Path, dropo
     assert config.hidden_dropout_prob == pytest.approx(0.1 if dropout is None else dropout)
     assert config.num_labels == 3 and config.id2label[2] == "high" and config.label2id["low"] == 0
     assert loaded.pretrained == str(local_bert) and loaded.tokenizer.model_max_length == 32
+
+
+def test_tiny_wordpiece_vocabulary_is_the_same_in_every_process() -> None:
+    """Two processes build the same vocabulary (``tokenizers``' trainer did not: ties broke in hash order)."""
+    code = (
+        "import hashlib, json, sys; from training.models import train_wordpiece_tokenizer; "
+        "texts = [l.strip() for l in sys.stdin]; "
+        "t = train_wordpiece_tokenizer(texts, vocab_size=200, max_length=32); "
+        "print(hashlib.sha256(json.dumps(sorted(t.get_vocab().items())).encode()).hexdigest())"
+    )
+    texts = "\n".join(f"Ticket {i}: Drucker {i % 7} offline, invoice {i % 5} late, café" for i in range(60))
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code], input=texts, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
+
+
+def test_tiny_wordpiece_covers_every_training_character_and_keeps_frequent_words() -> None:
+    tokenizer = train_wordpiece_tokenizer(
+        ["server down, dringend!", "server down again", "Café läuft nicht"], vocab_size=500, max_length=32
+    )
+    vocab = tokenizer.get_vocab()
+    assert {"server", "down"} <= set(vocab) and "dringend" not in vocab  # seen once: below min_frequency
+    tokens = tokenizer.tokenize("Café dringend")
+    assert "[UNK]" not in tokens and tokens[0] == "C"
+    ids = tokenizer("Café dringend")["input_ids"]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "Café dringend"
