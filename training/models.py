@@ -52,9 +52,9 @@ class BertMeanPoolForSequenceClassification(BertForSequenceClassification):
     Loss is the trainer's (``compute_loss``); the unused pooler weights stay in the checkpoint.
     """
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
-        input_ids: torch.Tensor | None = None,
+        input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,  # named so the Trainer finds its label column; loss is its own
@@ -63,8 +63,8 @@ class BertMeanPoolForSequenceClassification(BertForSequenceClassification):
         hidden = self.bert(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
-        mask = (torch.ones_like(input_ids) if attention_mask is None else attention_mask).unsqueeze(-1)
-        mask = mask.to(hidden.dtype)
+        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        mask = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
 
