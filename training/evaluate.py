@@ -64,9 +64,8 @@ def evaluate_checkpoint(
     """Score ``checkpoint`` on ``prepared`` (a ``PreparedData``), write the report and figures, return the
     report.
     """
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training.models import load_classifier
     from training.plots import plot_confusion_matrices, plot_curves
 
     labels_meta, recipe = read_checkpoint_meta(checkpoint)
@@ -82,7 +81,7 @@ def evaluate_checkpoint(
         )
     device = device or torch.device("cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
-    model = load_classifier(checkpoint).to(device)
+    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).to(device)
     max_length = int(recipe["max_length"])
 
     report: dict[str, Any] = {

