@@ -7,7 +7,8 @@ side by side in one run: do statically calibrated activations flip fewer decisio
 Both int8 models start from the same optimised fp32 ONNX that ``export`` builds (``export.convert``), with the
 CPU's quantization settings (``export.quantize.resolve_settings``: ISA, per-channel, reduce_range). Static
 quantization is onnxruntime's own ``quantize_static`` (QDQ format, MinMax/percentile/entropy calibration on
-``--calibration-rows`` training tickets at batch 1, as served). Every model scores the val and test tickets at
+``--calibration-rows`` training tickets at batch 1, as served; padded to max length for the histogram methods,
+which need one shape). Every model scores the val and test tickets at
 batch 1 with the checkpoint's ``tokenizer.json``; printed per split: macro-F1, argmax agreement with fp32 (raw
 and on non-ties, fp32 top-1 minus top-2 probability >= the gate's tie margin), flips, size and median latency.
 Writes ``<out>/static_quant.json`` and ``.md``; the machine (CPU model, ISA flags, threads) is in both.
@@ -45,8 +46,14 @@ def encoder(checkpoint: Path, max_length: int) -> Any:
     return tokenizer
 
 
-def feeds(tokenizer: Any, texts: Sequence[str], input_names: Sequence[str]) -> Iterator[dict[str, Any]]:
+def feeds(
+    tokenizer: Any, texts: Sequence[str], input_names: Sequence[str], pad_to: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """One batch-1 feed per text; ``pad_to`` pads every one to that length (the histogram calibrators need one
+    shape for all samples)."""
     for enc in tokenizer.encode_batch(list(texts)):
+        if pad_to is not None:
+            enc.pad(pad_to, pad_id=tokenizer.token_to_id("[PAD]") or 0)
         arrays = {
             "input_ids": np.asarray([enc.ids], dtype=np.int64),
             "attention_mask": np.asarray([enc.attention_mask], dtype=np.int64),
@@ -191,9 +198,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         names = [i.name for i in session(fp32, 1).get_inputs()]
         train = pd.read_parquet(args.prepared / "train.parquet")
         rows = train.sample(n=min(args.calibration_rows, len(train)), random_state=0)["text"].tolist()
-        calibration = list(feeds(tokenizer, rows, names))
         paths = {"fp32": fp32, "dynamic": quantize.quantize_int8(fp32.parent, work / "dynamic", settings)}
         for method in args.methods:
+            pad_to = None if method == "minmax" else int(recipe["max_length"])
+            calibration = list(feeds(tokenizer, rows, names, pad_to))
             paths[f"static-{method}"] = quantize_static_qdq(
                 fp32, work / f"static-{method}" / "model.onnx", calibration, settings, method
             )
