@@ -139,11 +139,12 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     rss_before_load = peak_rss_mb()
     if engine == "torch-eager":
         import torch
-        from transformers import AutoModelForSequenceClassification
+
+        from training.pooling import load_classifier  # the class it was trained as
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
-        model = AutoModelForSequenceClassification.from_pretrained(spec["checkpoint"]).eval()
+        model = load_classifier(spec["checkpoint"]).eval()
 
         def run(feed: dict[str, Any]) -> Any:
             with torch.inference_mode():

@@ -18,29 +18,36 @@ TASK = "text-classification"
 def export_fp32(checkpoint_dir: Path, out_dir: Path, opset: int | None = None) -> Path:
     """Export with optimum's exporter; batch and sequence axes stay dynamic. Returns the model.onnx path.
 
-    optimum's own validation is skipped: the gate in ``export.verify`` compares against PyTorch on the real
-    validation split, which is stricter than its random dummy inputs.
+    The model is loaded here with the class it was trained as (``training.pooling.load_classifier``: a
+    mean-pooled head is not the Auto class's) and traced by optimum's ``export`` with the ONNX config optimum
+    keeps for its model type, so the graph is the function the PyTorch reference in ``export.verify``
+    computes (``main_export`` would reload the checkpoint with the Auto class). optimum's own validation is
+    skipped: the gate compares against PyTorch on the real validation split, which is stricter than its random
+    dummy inputs.
     """
-    from optimum.exporters.onnx import main_export
+    from optimum.exporters.onnx import export
+    from optimum.exporters.tasks import TasksManager
     from torch.jit import TracerWarning
 
+    from training.errors import ModelLoadError
+    from training.pooling import load_classifier
+
+    try:
+        model = load_classifier(checkpoint_dir, local_files_only=True).eval()
+        onnx_config = TasksManager.get_exporter_config_constructor(
+            "onnx", model_type=model.config.model_type, task=TASK, library_name="transformers"
+        )(model.config)
+    except (OSError, ValueError, KeyError, ModelLoadError) as exc:
+        raise ExportError(f"could not load {checkpoint_dir} for the ONNX export: {exc}") from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
     # transformers' mask helper makes a constant while tracing: harmless (the mask stays a graph input)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TracerWarning)
-            main_export(
-                str(checkpoint_dir),
-                output=out_dir,
-                task=TASK,
-                opset=opset,
-                device="cpu",
-                do_validation=False,
-                no_post_process=True,
-                local_files_only=True,
-                library_name="transformers",
-            )
-    except (OSError, ValueError, KeyError) as exc:
+            export(model, onnx_config, out_dir / ONNX_NAME, opset or onnx_config.DEFAULT_ONNX_OPSET)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ExportError(f"ONNX export of {checkpoint_dir} failed: {exc}") from exc
+    model.config.save_pretrained(out_dir)  # the ORT optimiser reads the model type from it
     path = out_dir / ONNX_NAME
     if not path.is_file():
         raise ExportError(f"ONNX export of {checkpoint_dir} produced no {ONNX_NAME} in {out_dir}")

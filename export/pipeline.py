@@ -423,6 +423,7 @@ def _run_export(options: ExportOptions, local: Checkpoint | None) -> ExportResul
             "model_version": model_version,
             "model_name": ckpt.model_name,
             "pretrained": ckpt.pretrained,
+            "pooling": str(ckpt.recipe.get("pooling") or "cls"),  # informational: it is inside the graph
             "target": ckpt.target,
             "labels": ckpt.labels,
             "max_length": ckpt.max_length,

@@ -736,14 +736,17 @@ class TorchSide:
 def torch_logits(checkpoint_dir: Path, texts: Sequence[str], max_length: int, batch_size: int) -> TorchSide:
     """PyTorch eager logits with the checkpoint's own (training) tokenizer on the prepared ``text`` column."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from training.pooling import load_classifier
 
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint_dir), local_files_only=True)
     if not tokenizer.is_fast:
         raise DataError(
             f"{checkpoint_dir} has a slow tokenizer; the bundle needs a fast one (tokenizer.json)"
         )
-    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint_dir), local_files_only=True)
+    # the class it was trained as: the Auto class would read a mean-pooled checkpoint's [CLS] silently
+    model = load_classifier(checkpoint_dir, local_files_only=True)
     model.eval()
     enc = tokenizer(
         list(texts), truncation=True, max_length=max_length, padding=False, return_token_type_ids=True

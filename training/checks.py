@@ -9,6 +9,8 @@ from training.errors import ConfigError
 
 #: ``model.name`` values ``training.models.load_model`` can build.
 MODEL_NAMES = ("distilbert_multilingual", "minilm", "tiny")
+#: ``model.pooling`` values (``training/pooling.py``)
+POOLINGS = ("cls", "mean")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,6 +22,8 @@ def check_model_name(name: str) -> None:
 def check_config(cfg: Any) -> None:
     """Fail on the mistakes a user makes most (unknown model, missing data path): one clear line."""
     check_model_name(str(cfg.model.name))
+    if str(cfg.model.get("pooling") or "cls") not in POOLINGS:
+        raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, not '{cfg.model.pooling}'")
     for raw in cfg.data.get("paths") or []:
         text = str(raw)
         if any(ch in text for ch in "*?["):

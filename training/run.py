@@ -147,6 +147,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "max_length": max_length,
         "model_name": str(cfg.model.name),
         "pretrained": loaded.pretrained,
+        "pooling": str(cfg.model.get("pooling") or "cls"),
         "data": {
             "output_dir": str(prepared.output_dir),
             "stats_sha256": sha256_file(stats) if stats.is_file() else None,

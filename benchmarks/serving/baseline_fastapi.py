@@ -85,13 +85,15 @@ class BaselineModel:
 
 def load_baseline(checkpoint: Path, max_length: int | None = None) -> BaselineModel:
     """Load the checkpoint (contracts section 3) with ``transformers`` in eval mode."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from training.pooling import load_classifier  # the class it was trained as (mean or [CLS] pooling)
 
     if not (checkpoint / "labels.json").is_file():
         raise FileNotFoundError(f"{checkpoint} is not a checkpoint (no labels.json): set CHECKPOINT_DIR")
     labels = json.loads((checkpoint / "labels.json").read_text(encoding="utf-8"))["labels"]
     recipe = json.loads((checkpoint / "recipe.json").read_text(encoding="utf-8"))
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
+    model = load_classifier(checkpoint)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     text_recipe = recipe.get("text_recipe", {"fields": ["subject", "body"], "separator": "\n"})

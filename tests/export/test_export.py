@@ -9,30 +9,14 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from tokenizers import Tokenizer
 
-from export.verify import pad_batch, torch_logits
-from training.data import build_text
+from export.verify import torch_logits
+from tests.fixtures.bundle import server_like_logits
 
 
 def ops(bundle: Path) -> Counter[str]:
     return Counter(node.op_type for node in onnx.load(str(bundle / "model.onnx")).graph.node)
-
-
-def server_like_logits(bundle: Path, subjects: list[str], bodies: list[str]) -> np.ndarray:
-    """What the server does with the bundle alone: recipe, tokenizer.json, manifest settings, ORT on CPU."""
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    tokenizer = Tokenizer.from_file(str(bundle / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=manifest["max_length"])
-    texts = [build_text(s, b, manifest["text_recipe"]) for s, b in zip(subjects, bodies, strict=True)]
-    encodings = tokenizer.encode_batch(texts)
-    feed = pad_batch([e.ids for e in encodings], [e.type_ids for e in encodings], manifest["pad_token_id"])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    return np.asarray(session.run([manifest["output"]], {k: feed[k] for k in manifest["inputs"]})[0])
 
 
 def test_int8_bundle_is_quantized_and_smaller(tiny_bundle: Path, tiny_bundle_fp32: Path) -> None:

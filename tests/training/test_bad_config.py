@@ -41,6 +41,12 @@ def test_unknown_model_name_value() -> None:
         check_config(cfg)
 
 
+def test_unknown_pooling_value() -> None:
+    cfg = compose_training_config(["experiment=smoke", "model.pooling=max"])
+    with pytest.raises(ConfigError, match=r"model\.pooling must be one of cls, mean, not 'max'"):
+        check_config(cfg)
+
+
 def test_hub_model_offline_fails_fast_with_one_message(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
