@@ -19,11 +19,16 @@ def check_model_name(name: str) -> None:
         raise ConfigError(f"unknown model.name '{name}': choose one of {', '.join(MODEL_NAMES)}")
 
 
+def check_pooling(pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, not '{pooling}'")
+    return pooling
+
+
 def check_config(cfg: Any) -> None:
     """Fail on the mistakes a user makes most (unknown model, missing data path): one clear line."""
     check_model_name(str(cfg.model.name))
-    if str(cfg.model.get("pooling") or "cls") not in POOLINGS:
-        raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, not '{cfg.model.pooling}'")
+    check_pooling(str(cfg.model.get("pooling") or "cls"))
     for raw in cfg.data.get("paths") or []:
         text = str(raw)
         if any(ch in text for ch in "*?["):

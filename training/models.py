@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from training import pooling as pool
-from training.checks import check_model_name
+from training.checks import check_model_name, check_pooling
 from training.errors import ModelLoadError
 from training.utils import reachable
 
@@ -127,7 +127,7 @@ def load_model(
     label_maps["label2id"] = {label: i for i, label in enumerate(labels)}
     check_model_name(name)
     source = model_cfg.get("pretrained")
-    pooling = pool.check_pooling(str(model_cfg.get("pooling") or "cls"))
+    pooling = check_pooling(str(model_cfg.get("pooling") or "cls"))
     if name == "tiny":
         if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))

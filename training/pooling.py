@@ -29,7 +29,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from training.checks import POOLINGS
+from training.checks import POOLINGS, check_pooling
 from training.errors import ModelLoadError
 
 
@@ -89,12 +89,6 @@ MEAN_POOL_CLASSES: dict[str, type[Any]] = {
     "distilbert": DistilBertMeanPoolForSequenceClassification,
 }
 _BY_NAME = {cls.__name__: cls for cls in MEAN_POOL_CLASSES.values()}
-
-
-def check_pooling(pooling: str) -> str:
-    if pooling not in POOLINGS:
-        raise ModelLoadError(f"model.pooling must be one of {', '.join(POOLINGS)}, not '{pooling}'")
-    return pooling
 
 
 def classifier_class(config: PretrainedConfig, pooling: str = "cls") -> type[Any]:

@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig, DistilB
 from export.convert import export_fp32
 from export.errors import ExportError
 from training import pooling
-from training.errors import ModelLoadError
+from training.errors import ConfigError, ModelLoadError
 
 LABELS = {"num_labels": 3, "id2label": {0: "low", 1: "medium", 2: "high"}}
 
@@ -101,7 +101,7 @@ def test_unknown_or_inconsistent_pooling_fails_loudly(tmp_path: Path) -> None:
         pooling.load_classifier(path)
     with pytest.raises(ExportError, match="could not load"):
         export_fp32(path, tmp_path / "onnx")
-    with pytest.raises(ModelLoadError, match=r"model\.pooling must be one of cls, mean"):
+    with pytest.raises(ConfigError, match=r"model\.pooling must be one of cls, mean"):
         pooling.new_classifier(tiny_config("bert"), "max")
 
 
