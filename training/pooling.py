@@ -102,19 +102,23 @@ def classifier_class(config: PretrainedConfig, pooling: str = "cls") -> type[Any
     return MEAN_POOL_CLASSES[config.model_type]
 
 
-def new_classifier(config: PretrainedConfig, pooling: str = "cls") -> Any:
-    """A randomly initialised classifier (the tiny model); a mean-pooled one records its pooling."""
+def _class_recording(config: PretrainedConfig, pooling: str) -> type[Any]:
+    """``classifier_class``, with a mean pooling recorded in ``config`` (so ``config.json`` names it)."""
+    cls = classifier_class(config, pooling)
     if pooling == "mean":
         config.pooling = "mean"
-    cls = classifier_class(config, pooling)
+    return cls
+
+
+def new_classifier(config: PretrainedConfig, pooling: str = "cls") -> Any:
+    """A randomly initialised classifier (the tiny model)."""
+    cls = _class_recording(config, pooling)
     return cls.from_config(config) if cls is AutoModelForSequenceClassification else cls(config)
 
 
 def from_pretrained(source: str, config: PretrainedConfig, pooling: str = "cls", **kwargs: Any) -> Any:
     """Pretrained encoder weights (hub id or folder) with a fresh head of the chosen pooling."""
-    if pooling == "mean":
-        config.pooling = "mean"
-    return classifier_class(config, pooling).from_pretrained(source, config=config, **kwargs)
+    return _class_recording(config, pooling).from_pretrained(source, config=config, **kwargs)
 
 
 def saved_pooling(config: PretrainedConfig) -> str:
@@ -132,4 +136,4 @@ def load_classifier(checkpoint: str | Path, **kwargs: Any) -> Any:
     """A saved checkpoint with the class it was trained as (mean pooling or the Auto class's ``[CLS]``)."""
     config = AutoConfig.from_pretrained(str(checkpoint), **kwargs)
     cls = classifier_class(config, saved_pooling(config))
-    return cls.from_pretrained(str(checkpoint), **kwargs)
+    return cls.from_pretrained(str(checkpoint), config=config, **kwargs)
