@@ -40,6 +40,9 @@ class DataConfig:
     group_threshold: float | None = 0.6
     #: file-name patterns whose rows all go to test (the cross-file yardstick); val comes from the rest
     test_files: list[str] = field(default_factory=list)
+    #: file-name patterns whose rows only ever train: val/test come from the other files exactly as without
+    #: them, and a row that duplicates or near-duplicates a val/test ticket is dropped (more training data)
+    train_files: list[str] = field(default_factory=list)
     seed: int = 42
     unescape: bool = True
     recursive: bool = False
@@ -74,6 +77,11 @@ class DataConfig:
         test_files = split.get("test_files") or []
         if isinstance(test_files, str):
             test_files = [test_files]
+        train_files = split.get("train_files") or []
+        if isinstance(train_files, str):
+            train_files = [train_files]
+        if both := sorted(set(map(str, test_files)) & set(map(str, train_files))):
+            raise DataValidationError(f"data.split.test_files and train_files share the patterns {both}")
         labels = raw.get("labels")
         if labels is not None:
             if isinstance(labels, str) or not isinstance(labels, Sequence):
@@ -105,6 +113,7 @@ class DataConfig:
             test_fraction=test_fraction,
             group_threshold=None if group_threshold is None else float(group_threshold),
             test_files=[str(pattern) for pattern in test_files],
+            train_files=[str(pattern) for pattern in train_files],
             seed=int(raw.get("seed", 42)),
             unescape=bool(raw.get("unescape", True)),
             recursive=bool(raw.get("recursive", False)),

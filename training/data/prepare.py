@@ -85,20 +85,25 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
         )
         logger.info("read %s: %d rows", path, len(raw))
     cleaned = pd.concat(frames, ignore_index=True)
-    deduped = dedupe(cleaned)
+    train_only = held_out_files(cleaned["source"], config.train_files).to_numpy()
+    if config.train_files and bool((train_only & held_out_files(cleaned["source"], config.test_files)).any()):
+        raise DataValidationError(
+            f"a file matches both data.split.test_files {config.test_files} "
+            f"and data.split.train_files {config.train_files}"
+        )
+    if config.train_files and not train_only.any():
+        raise DataValidationError(
+            f"data.split.train_files {config.train_files} match no input file of {[p.name for p in files]} "
+            f"(data.exclude {config.exclude} skips files before this applies: e.g. data.exclude=[])"
+        )
+    # the other files first, alone: their dedupe, groups and split are exactly what they are without the
+    # train-only files, so adding those never moves a val/test ticket
+    deduped = dedupe(cleaned[~train_only].reset_index(drop=True))
+    frame = _with_text(deduped.frame, config, report)
     report.dropped["duplicate_body"] += deduped.duplicate_body
-    frame = deduped.frame
+    duplicates, label_conflicts = deduped.duplicates, deduped.label_conflicts
     if frame.empty:
         raise DataValidationError(f"no usable rows left in {[str(p) for p in files]} after cleaning")
-
-    frame.insert(
-        0,
-        "text",
-        [build_text(s, b, config.text_recipe) for s, b in zip(frame["subject"], frame["body"], strict=True)],
-    )
-    empty_text = frame["text"] == ""
-    report.dropped["empty_text"] += int(empty_text.sum())
-    frame = frame[~empty_text].reset_index(drop=True)
 
     groups = near_duplicate_groups(frame["body"].tolist(), config.group_threshold)
     split_of = stratified_split(
@@ -110,6 +115,13 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
         groups=groups,
         test_mask=held_out_files(frame["source"], config.test_files),
     )
+    train_only_stats: dict[str, int] = {}
+    if train_only.any():
+        frame, split_of, groups, train_only_stats = _add_train_only(
+            frame, split_of, groups, cleaned[train_only], config, report
+        )
+        duplicates += train_only_stats["duplicates"]
+        label_conflicts += train_only_stats["label_conflicts"]
     labels = (
         config.labels
         if config.labels is not None
@@ -129,8 +141,8 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
         "rows_in": rows_in,
         "rows_out": sum(len(split) for split in splits.values()),
         "dropped": {key: report.dropped.get(key, 0) for key in sorted(report.dropped)},
-        "duplicates": deduped.duplicates,
-        "label_conflicts": deduped.label_conflicts,
+        "duplicates": duplicates,
+        "label_conflicts": label_conflicts,
         "mapped": dict(sorted(report.mapped.items())),
         "split": {
             "val": config.val_fraction,
@@ -140,6 +152,8 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
             "near_duplicate_groups": len(set(groups.tolist())),
             "rows_in_shared_groups": int(pd.Series(groups).duplicated(keep=False).sum()),
             "test_files": config.test_files,
+            "train_files": config.train_files,
+            **({"train_only": train_only_stats} if train_only_stats else {}),
         },
         "files": file_stats,
         "config_name": config.name,
@@ -151,7 +165,7 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
         config.output_dir,
         *(len(splits[name]) for name in SPLITS),
         rows_in,
-        deduped.duplicates,
+        duplicates,
         stats["dropped"],
     )
     return PreparedData(
@@ -164,6 +178,59 @@ def prepare(cfg: DictConfig | Mapping[str, Any]) -> PreparedData:
         stats=stats,
         output_dir=config.output_dir,
     )
+
+
+def _with_text(frame: pd.DataFrame, config: DataConfig, report: CleanReport) -> pd.DataFrame:
+    """``frame`` with the model's input ``text`` first (the text recipe), rows with an empty one dropped."""
+    frame = frame.copy()
+    pairs = zip(frame["subject"], frame["body"], strict=True)
+    frame.insert(0, "text", [build_text(s, b, config.text_recipe) for s, b in pairs])
+    empty_text = frame["text"] == ""
+    report.dropped["empty_text"] += int(empty_text.sum())
+    return frame[~empty_text].reset_index(drop=True)
+
+
+def _add_train_only(
+    frame: pd.DataFrame,
+    split_of: pd.Series,
+    groups: Any,
+    extra: pd.DataFrame,
+    config: DataConfig,
+    report: CleanReport,
+) -> tuple[pd.DataFrame, pd.Series, Any, dict[str, int]]:
+    """Append the ``train_files`` rows to train, without copies of any other row and without a row that a
+    chain of near-duplicates (cosine >= ``group_threshold``, as the split groups) links to a val/test ticket.
+    """
+    import numpy as np
+
+    n = len(frame)
+    # dedupe keeps the first row of a key: the other files' rows come first and all stay
+    both = dedupe(pd.concat([frame.drop(columns="text"), extra], ignore_index=True))
+    report.dropped["duplicate_body"] += both.duplicate_body
+    added = _with_text(both.frame.iloc[n:].reset_index(drop=True), config, report)
+    joint = near_duplicate_groups([*frame["body"], *added["body"]], config.group_threshold)
+    scored = np.unique(joint[:n][(split_of != "train").to_numpy()])
+    near = np.isin(joint[n:], scored)
+    added = added[~near].reset_index(drop=True)
+    stats = {
+        "rows": len(added),
+        "dropped_near_val_test": int(near.sum()),
+        "duplicates": both.duplicates,
+        "label_conflicts": both.label_conflicts,
+    }
+    logger.info(
+        "train-only files %s: %d rows added to train (%d near a val/test ticket dropped, %d copies)",
+        config.train_files,
+        stats["rows"],
+        stats["dropped_near_val_test"],
+        stats["duplicates"],
+    )
+    combined = pd.concat([frame, added], ignore_index=True)
+    split_all = pd.concat([split_of, pd.Series("train", index=range(n, len(combined)))])
+    groups_all = np.concatenate(
+        [np.asarray(groups), np.asarray(groups).max(initial=-1) + 1 + joint[n:][~near]]
+    )
+    return combined, split_all.astype(str), groups_all, stats
 
 
 def load_prepared(output_dir: Path | str) -> PreparedData:
