@@ -23,6 +23,10 @@ RUN_BY: dict[str, tuple[str, str]] = {
         "tests/training/data/test_data_cli.py",
         "real_data",
     ),
+    "uv run python -m training.data prepare data=tickets_de": (
+        "tests/training/data/test_train_files.py",
+        "data=tickets_de",
+    ),
     "uv run python -m training.data prepare data=crossfile": (
         "tests/training/data/test_split_groups.py",
         "data=crossfile",

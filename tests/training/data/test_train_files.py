@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.training.data.test_data_prepare import cfg, grid, ticket, write_csv
-from training.data import DataValidationError, prepare
+from training.data import DataValidationError, PreparedData, prepare
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tickets"
 
@@ -73,25 +73,27 @@ def test_train_files_that_match_nothing_or_overlap_test_files_are_refused(tmp_pa
 
 
 @pytest.mark.real_data
-def test_the_german_files_train_only_beside_the_cross_file_split(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("plain_config", "german_config"), [("tickets", "tickets_de"), ("crossfile", "crossfile_de")]
+)
+def test_the_german_files_train_only_beside_the_real_splits(
+    plain_config: str, german_config: str, tmp_path: Path
+) -> None:
     if not (SHARED / "dataset-tickets-german_normalized.csv").is_file():
         pytest.skip(f"the German-normalised ticket files not found in {SHARED}")
     from training.data.config import compose
 
-    plain = prepare(compose("prepare", ["data=crossfile", f"data.output_dir={tmp_path / 'plain'}"]).data)
-    german = prepare(
-        compose(
-            "prepare",
-            [
-                "data=crossfile",
-                "data.exclude=[]",
-                'data.split.train_files=["dataset-tickets-german_normalized*"]',
-                f"data.output_dir={tmp_path / 'german'}",
-            ],
-        ).data
-    )
+    def prepared(name: str) -> PreparedData:
+        return prepare(compose("prepare", [f"data={name}", f"data.output_dir={tmp_path / name}"]).data)
+
+    plain, german = prepared(plain_config), prepared(german_config)  # data=tickets_de, data=crossfile_de
     for split in ("val", "test"):
         pd.testing.assert_frame_equal(getattr(german, split), getattr(plain, split))
-    added = german.train[german.train["source"].str.startswith("dataset-tickets-german_normalized")]
+    pd.testing.assert_frame_equal(german.train.iloc[: len(plain.train)], plain.train)
+    added = german.train.iloc[len(plain.train) :]
+    assert set(added["source"]) == {
+        "dataset-tickets-german_normalized.csv",
+        "dataset-tickets-german_normalized_50_5_2.csv",
+    }
     assert len(added) == german.stats["split"]["train_only"]["rows"] > 5000
     assert set(added["language"]) == {"de"} and set(added["label"]) == {"low", "medium", "high"}
