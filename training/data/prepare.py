@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
@@ -201,8 +202,6 @@ def _add_train_only(
     """Append the ``train_files`` rows to train, without copies of any other row and without a row that a
     chain of near-duplicates (cosine >= ``group_threshold``, as the split groups) links to a val/test ticket.
     """
-    import numpy as np
-
     n = len(frame)
     # dedupe keeps the first row of a key: the other files' rows come first and all stay
     both = dedupe(pd.concat([frame.drop(columns="text"), extra], ignore_index=True))
