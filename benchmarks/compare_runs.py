@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from export.verify import paired_bootstrap_f1_drop
-from quality.calibration import coverage_at_accuracy, expected_calibration_error, fit_temperature, softmax
+from quality.calibration import calibration_report, fit_calibration
 from quality.metrics import classification_metrics
 
 SPLITS = ("val", "test")
@@ -83,18 +83,21 @@ def summarise(
             "recall": {k: v["recall"] for k, v in m["per_class"].items()},
             "per_language_macro_f1": m["per_language_macro_f1"],
         }
-    y_val = truth["val"]["label_id"].to_numpy()
-    y_test = truth["test"]["label_id"].to_numpy()
-    temperature = fit_temperature(run["logits"]["val"], y_val)
-    raw = softmax(run["logits"]["test"])
-    calibrated = softmax(run["logits"]["test"] / temperature)
-    correct = calibrated.argmax(axis=1) == y_test
-    coverage, _ = coverage_at_accuracy(calibrated.max(axis=1), correct, target_accuracy)
+    # the export's calibration (temperature only, its default), fitted on val and reported on test
+    fitted = fit_calibration(
+        run["logits"]["val"],
+        truth["val"]["label_id"].to_numpy(),
+        tune_bias=False,
+        target_accuracy=target_accuracy,
+    )
+    test = calibration_report(run["logits"]["test"], truth["test"]["label_id"].to_numpy(), fitted)
     out["calibration"] = {
-        "temperature": temperature,
-        "test_ece_raw": expected_calibration_error(raw, y_test),
-        "test_ece_calibrated": expected_calibration_error(calibrated, y_test),
-        f"test_coverage_at_{target_accuracy:g}": coverage,
+        "temperature": fitted.temperature,
+        "test_ece_raw": test["raw_ece"],
+        "test_ece_calibrated": test["calibrated_ece"],
+        f"test_coverage_at_{target_accuracy:g}": test[
+            f"calibrated_coverage_at_{round(target_accuracy * 100)}"
+        ],
     }
     baseline = run["report"].get("baseline", {}).get("test", {})
     out["baseline_test_macro_f1"] = baseline.get("macro_f1")
