@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from bundle_contract.text import KNOWN_FIELDS, TextRecipe
+from bundle_contract.text import KNOWN_FIELDS, KNOWN_STRIP_STEPS, TextRecipe
 
 __all__ = [
     "KNOWN_INPUTS",
@@ -273,6 +273,12 @@ def _check_manifest(path: Path, m: Manifest) -> None:
         problems.append(
             f"text_recipe.fields must be a non-empty subset of {list(KNOWN_FIELDS)}, got "
             f"{list(m.text_recipe.fields)}"
+        )
+    unknown_steps = [name for name in m.text_recipe.strip if name not in KNOWN_STRIP_STEPS]
+    if unknown_steps:
+        problems.append(
+            f"text_recipe.strip names steps this server does not know: {unknown_steps} (known: "
+            f"{list(KNOWN_STRIP_STEPS)}); upgrade the server"
         )
     for name in m.files:
         if Path(name).is_absolute() or ".." in Path(name).parts:

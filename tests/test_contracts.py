@@ -23,6 +23,11 @@ RECIPES: list[dict[str, Any]] = [
     {"fields": ["subject", "body"], "separator": "\n"},
     {"fields": ["body"], "separator": "\n"},
     {"fields": ["subject", "body"], "separator": " | "},
+    {
+        "fields": ["subject", "body"],
+        "separator": "\n",
+        "strip": ["markup", "placeholders", "greeting", "closing"],
+    },
 ]
 TICKETS: list[tuple[str | None, str | None]] = [
     ("VPN down", "Since this morning nobody can connect.\nPlease help!"),

@@ -107,3 +107,20 @@ def test_read_manifest_json_refuses_what_is_not_a_json_object(tmp_path: Path) ->
         bundle_contract.read_manifest_json(path)
     with pytest.raises(BundleError, match=r"is missing: this is not a complete bundle"):
         bundle_contract.read_manifest_json(tmp_path / "nope.json")
+
+
+def test_a_recipe_the_server_cannot_apply_is_refused(bundle_copy: Path) -> None:
+    """A strip step or recipe key unknown to this reader would silently change the model's input: refused."""
+    recipe = json.loads((bundle_copy / "manifest.json").read_text())["text_recipe"]
+    _edit_manifest(bundle_copy, text_recipe={**recipe, "strip": ["greeting", "emoji"]})
+    with pytest.raises(
+        BundleError, match=r"text_recipe\.strip names steps this server does not know: \['emoji'\]"
+    ):
+        load_bundle(bundle_copy)
+    _edit_manifest(bundle_copy, text_recipe={**recipe, "lowercase": True})
+    with pytest.raises(
+        BundleError, match=r"does not match the bundle contract: Object contains unknown field"
+    ):
+        load_bundle(bundle_copy)
+    _edit_manifest(bundle_copy, text_recipe={**recipe, "strip": ["greeting"]})
+    assert load_bundle(bundle_copy, verify_checksums=False).manifest.text_recipe.strip == ("greeting",)

@@ -31,8 +31,24 @@ def test_default_recipe_matches_the_contract() -> None:
 
 
 @pytest.mark.parametrize(
-    "recipe", [{"fields": []}, {"fields": ["title"]}, {"fields": ["body"], "separator": 3}]
+    "recipe",
+    [
+        {"fields": []},
+        {"fields": ["title"]},
+        {"fields": ["body"], "separator": 3},
+        {"fields": ["body"], "strip": ["emoji"]},
+        {"fields": ["body"], "strip": "greeting"},
+        {"fields": ["body"], "lowercase": True},
+    ],
 )
 def test_bad_recipe_is_refused(recipe: dict[str, object]) -> None:
     with pytest.raises(DataValidationError, match="text_recipe"):
         normalize_recipe(recipe)
+
+
+def test_strip_steps_are_kept_in_run_order_and_left_out_when_empty() -> None:
+    """An empty ``strip`` leaves the recipe (and so the data hash) as it was before the key existed."""
+    assert normalize_recipe({"fields": ["subject", "body"], "separator": "\n", "strip": []}) == DEFAULT_RECIPE
+    recipe = normalize_recipe({"fields": ["body"], "strip": ["closing", "greeting"]})
+    assert recipe == {"fields": ["body"], "separator": "\n", "strip": ["greeting", "closing"]}
+    assert build_text("S", "Hello team, it broke. Thanks!", recipe) == "it broke."
