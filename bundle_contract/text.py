@@ -94,8 +94,8 @@ def _is_signature(tail: str) -> bool:
 
 def _closing(text: str) -> str:
     # the earliest sign-off that only a short signature follows: "Thanks. Best regards, Ana" loses both
-    # a sign-off and its signature fit in the last _CLOSING_WINDOW characters: searching only there keeps a long
-    # text of repeated "thanks," linear (the server runs this on every request)
+    # a sign-off and its signature fit in the last _CLOSING_WINDOW characters: searching only there keeps a
+    # long text of repeated "thanks," linear (the server runs this on every request)
     for match in _CLOSING_RE.finditer(text, max(0, len(text) - _CLOSING_WINDOW)):
         if _is_signature(text[match.end(1) :]):
             return text[: match.start(1)].rstrip(" \t\n,;:-")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundle_contract.lineage import changed_data
 from export.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -37,18 +37,15 @@ class Checkpoint:
     def data_dir(self) -> Path | None:
         """The prepared-data directory the checkpoint was trained on (``recipe.json`` ``data.output_dir``).
 
-        An error when that directory now holds other splits (its stats.json sha256 differs from training's).
+        An error when that directory now holds other splits (:func:`bundle_contract.lineage.changed_data`).
         """
         data = self.recipe.get("data") or {}
         out = data.get("output_dir")
-        stats = Path(out) / "stats.json" if out else None
-        if stats is not None and self.stats_sha256 and stats.is_file():
-            with stats.open("rb") as handle:
-                if hashlib.file_digest(handle, "sha256").hexdigest() != self.stats_sha256:
-                    raise CheckpointError(
-                        f"the prepared data in {out} changed since {self.path} was trained (stats.json "
-                        "sha256 differs): re-prepare it with that run's data config, or pass --data DIR"
-                    )
+        if out and (why := changed_data(data, Path(out))) is not None:
+            raise CheckpointError(
+                f"the prepared data in {out} changed since {self.path} was trained ({why}): re-prepare it "
+                "with that run's data config, or pass --data DIR"
+            )
         return Path(out) if out else None
 
     @property

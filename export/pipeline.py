@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bundle_contract import build_text  # the server's text recipe (contracts section 1)
+from bundle_contract.lineage import changed_data
 from export import artifacts, bundle, convert, quantize, verify
 from export.checkpoint import DEFAULT_RUNS_ROOT, Checkpoint, find_latest_checkpoint, load_checkpoint
 from export.errors import BundleError, DataError
@@ -88,17 +89,14 @@ def resolve_data_dir(options: ExportOptions, ckpt: Checkpoint) -> Path:
 
 
 def _warn_if_data_changed(data_dir: Path, ckpt: Checkpoint) -> None:
-    stats = data_dir / "stats.json"
-    if ckpt.stats_sha256 and stats.is_file():
-        actual = bundle.sha256_file(stats)
-        if actual != ckpt.stats_sha256:
-            logger.warning(
-                "%s differs from the one the checkpoint was trained on (sha256 %s vs %s): "
-                "the gate runs on other validation data than training saw",
-                stats,
-                actual[:12],
-                ckpt.stats_sha256[:12],
-            )
+    why = changed_data(ckpt.recipe.get("data") or {}, data_dir)
+    if why is not None:
+        logger.warning(
+            "%s is not the prepared data the checkpoint was trained on (%s): the gate runs on other "
+            "validation data than training saw",
+            data_dir,
+            why,
+        )
 
 
 def _data_hash(data_dir: Path) -> str | None:

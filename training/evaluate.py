@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bundle_contract.lineage import changed_data
 from quality.baseline import run_baseline
 from quality.metrics import classification_metrics
 from training.errors import CheckpointError, TrainingError
@@ -227,12 +228,11 @@ def _load_data(checkpoint: Path, overrides: Sequence[str], recipe: Mapping[str, 
                 f"the prepared data of this checkpoint ({output_dir}) is gone: pass data overrides, e.g. "
                 "`python -m training.evaluate <checkpoint> data=sample`"
             )
-        expected = recipe.get("data", {}).get("stats_sha256")
-        if expected and sha256_file(output_dir / "stats.json") != expected:
+        if (why := changed_data(recipe.get("data", {}), output_dir)) is not None:
             raise CheckpointError(
-                f"the prepared data in {output_dir} changed since this checkpoint was trained (stats.json "
-                "sha256 differs): re-prepare it with the data config of that run, or pass data overrides "
-                "to score other data on purpose (`python -m training.evaluate <checkpoint> data=sample`)"
+                f"the prepared data in {output_dir} changed since this checkpoint was trained ({why}): "
+                "re-prepare it with the data config of that run, or pass data overrides to score other data "
+                "on purpose (`python -m training.evaluate <checkpoint> data=sample`)"
             )
         return load_prepared(output_dir)
     from hydra import compose, initialize_config_dir

@@ -92,6 +92,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from accelerate.utils import broadcast_object_list
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, set_seed
 
+    from bundle_contract.lineage import split_hashes
     from training import checkpoint as ckpt
     from training import tracking
     from training.checks import check_config
@@ -151,6 +152,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "data": {
             "output_dir": str(prepared.output_dir),
             "stats_sha256": sha256_file(stats) if stats.is_file() else None,
+            "split_sha256": split_hashes(Path(prepared.output_dir)),
             "data_hash": prepared.stats.get("data_hash"),
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -46,6 +47,7 @@ def test_best_checkpoint_follows_the_contract(tiny_checkpoint: Path) -> None:
     assert recipe["text_recipe"] == {"fields": ["subject", "body"], "separator": "\n"}
     assert recipe["max_length"] == 64 and recipe["model_name"] == "tiny" and recipe["pretrained"] == "random"
     assert len(recipe["data"]["stats_sha256"]) == 64
+    assert set(recipe["data"]["split_sha256"]) == {"train", "val", "test"}
     assert Path(recipe["data"]["output_dir"]).is_dir()
 
 
@@ -145,10 +147,13 @@ def test_changed_prepared_data_is_an_error_in_evaluate_and_export(
     (checkpoint / "recipe.json").write_text(json.dumps(recipe))
     assert load_checkpoint(checkpoint).data_dir == data  # unchanged: fine
     stats = json.loads((data / "stats.json").read_text())
-    (data / "stats.json").write_text(json.dumps({**stats, "seed": 7}))  # e.g. re-prepared with other settings
+    (data / "stats.json").write_text(json.dumps({**stats, "new_key": []}))  # a new config key: same splits
+    assert load_checkpoint(checkpoint).data_dir == data
+    val = pd.read_parquet(data / "val.parquet")
+    val.iloc[::-1].to_parquet(data / "val.parquet", index=False)  # e.g. re-prepared with another seed
     assert evaluate.main([str(checkpoint), "--output-dir", str(tmp_path / "eval"), "--no-baseline"]) == 2
     err = capsys.readouterr().err
-    assert f"the prepared data in {data} changed since this checkpoint was trained" in err
+    assert f"the prepared data in {data} changed since this checkpoint was trained (val.parquet" in err
     assert "Traceback" not in err
     with pytest.raises(CheckpointError, match=r"changed since .* was trained"):
         _ = load_checkpoint(checkpoint).data_dir
