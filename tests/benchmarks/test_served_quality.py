@@ -57,3 +57,23 @@ def test_the_tiny_bundle_is_scored_through_a_real_server(
     assert 0.0 <= figures["macro_f1"] <= 1.0 and 0.0 <= figures["ece"] <= 1.0
     assert set(figures["recall"]) <= {"low", "medium", "high"}
     assert json.loads(capsys.readouterr().out)["model_version"] == figures["model_version"]
+
+
+def test_a_folder_that_is_not_a_bundle_is_refused_at_once(tmp_path: Path) -> None:
+    tickets = tmp_path / "t.csv"
+    tickets.write_text("subject,body,priority,language\nS,B,low,en\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["--bundle", str(tmp_path / "missing"), "--tickets", str(tickets)])
+    assert exc.value.code == 2  # argparse's usage error, before any server starts
+
+
+def test_a_bundle_the_server_refuses_ends_the_wait_with_its_log(tmp_path: Path) -> None:
+    bundle = tmp_path / "broken"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{}", encoding="utf-8")  # the server refuses it at load and exits
+    tickets = tmp_path / "t.csv"
+    tickets.write_text("subject,body,priority,language\nS,B,low,en\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["--bundle", str(bundle), "--tickets", str(tickets)])
+    message = str(exc.value.code)
+    assert message.startswith("error: the server exited with") and "log" in message
