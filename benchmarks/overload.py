@@ -164,6 +164,23 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
 
+    def wait_until_ready(self, timeout_s: float) -> None:
+        """Until ``/ready`` answers 200; a server that exits (it refused the bundle) ends the wait at once."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                asyncio.run(wait_ready(self.base_url, 1.0))
+                return
+            except TimeoutError:
+                code = None if self.proc is None else self.proc.poll()
+                if code is not None or time.monotonic() > deadline:
+                    log = self.log.read_text(encoding="utf-8", errors="replace") if self.log.is_file() else ""
+                    why = "was not ready" if code is None else f"exited with {code}"
+                    raise SystemExit(
+                        f"error: the server {why} before it was ready; the end of its log ({self.log}):\n"
+                        + log[-2000:]
+                    ) from None
+
     def stop(self) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode

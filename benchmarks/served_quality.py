@@ -14,7 +14,6 @@ stage's own loader, so the dataset's literal `\\n` escapes are undone as in trai
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -28,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.overload import Server
-from benchmarks.serving.loadgen import wait_ready
 from quality.calibration import coverage_at_accuracy, top_label_ece
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # where `python -m server` runs
@@ -122,23 +120,6 @@ def ask_all(url: str, tickets: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([tickets.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
-def wait_for_server(server: Server, log: Path, timeout_s: float) -> None:
-    """Until `/ready` answers 200; a server that exits (it refused the bundle) ends the wait at once."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            asyncio.run(wait_ready(server.base_url, 1.0))
-            return
-        except TimeoutError:
-            exited = server.proc is not None and server.proc.poll() is not None
-            if exited or time.monotonic() > deadline:
-                tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.is_file() else ""
-                why = f"exited with {server.proc.returncode}" if exited and server.proc else "was not ready"
-                raise SystemExit(
-                    f"error: the server {why} before it was ready; the end of its log ({log}):\n{tail}"
-                ) from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server = Server("bundle", REPO_ROOT, args.bundle, {}, log)
             server.start()
             url = server.base_url
-            wait_for_server(server, log, 120.0)
+            server.wait_until_ready(120.0)
         info = httpx.get(f"{url}/info", timeout=5).json()
         labels = list(info.get("labels") or sorted(set(tickets["label"])))
         started = time.perf_counter()
