@@ -222,7 +222,7 @@ def _tab_to(page: Any, selector: str, limit: int = 40, key: str = "Tab") -> None
 def _open_file_chooser_by_keyboard(page: Any) -> Any:
     """Open the focused file input's chooser with Space, or with Enter where Space opened none.
 
-    Both keys open a file input in Chromium. Once in a full CI run (not reproduced in 13 runs here, idle or
+    Both keys open a file input in Chromium. Once in a full CI run (not reproduced in 16 runs here, idle or
     beside two busy cores) Space opened no chooser within 20 s, so the chooser interception is armed before
     the key (Playwright subscribes fire-and-forget) and Enter is the second keyboard way in; the test still
     fails when no key opens one, and says where the focus was.
