@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.serving.loadgen import post_status, require_local, wait_ready
+from benchmarks.serving.loadgen import ServerExitedError, post_status, require_local, wait_ready
 from loadtests.payloads import REPO_ROOT, load_tickets
 
 DEFAULT_TEXTS = (
@@ -164,22 +164,21 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
 
-    def wait_until_ready(self, timeout_s: float) -> None:
+    async def ready(self, timeout_s: float) -> None:
         """Until ``/ready`` answers 200; a server that exits (it refused the bundle) ends the wait at once."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                asyncio.run(wait_ready(self.base_url, 1.0))
-                return
-            except TimeoutError:
-                code = None if self.proc is None else self.proc.poll()
-                if code is not None or time.monotonic() > deadline:
-                    log = self.log.read_text(encoding="utf-8", errors="replace") if self.log.is_file() else ""
-                    why = "was not ready" if code is None else f"exited with {code}"
-                    raise SystemExit(
-                        f"error: the server {why} before it was ready; the end of its log ({self.log}):\n"
-                        + log[-2000:]
-                    ) from None
+        try:
+            await wait_ready(self.base_url, timeout_s, proc=self.proc)
+        except (TimeoutError, ServerExitedError) as exc:
+            log = self.log.read_text(encoding="utf-8", errors="replace") if self.log.is_file() else ""
+            why = f"exited with {exc.returncode}" if isinstance(exc, ServerExitedError) else "was not ready"
+            raise SystemExit(
+                f"error: the server {why} before it was ready; the end of its log ({self.log}):\n"
+                + log[-2000:]
+            ) from None
+
+    def wait_until_ready(self, timeout_s: float) -> None:
+        """:meth:`ready` for callers outside an event loop."""
+        asyncio.run(self.ready(timeout_s))
 
     def stop(self) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -297,7 +296,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         specs.append(("after (working tree)", REPO_ROOT))
         with servers(specs, args.bundle.resolve(), env, out) as running:
             for s in running:
-                await wait_ready(s.base_url, timeout_s=args.ready_timeout)
+                await s.ready(args.ready_timeout)
             if args.client_nice:
                 # the clients share the cores with the servers here; in production they run elsewhere. A lower
                 # priority keeps their CPU from being counted against the server under test (both alike)

@@ -51,7 +51,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.overload import Server, machine_note
-from benchmarks.serving.loadgen import require_local, wait_ready
+from benchmarks.serving.loadgen import require_local
 from loadtests.payloads import DEFAULT_PAYLOAD_FILE, REPO_ROOT, load_tickets
 from server.settings import Settings
 
@@ -179,7 +179,7 @@ async def one_run(
         server.start()
         assert server.proc is not None
         require_local(server.base_url)
-        await wait_ready(server.base_url, ready_timeout_s)
+        await server.ready(ready_timeout_s)
         url = server.base_url + "/predict"
         headers = {"Content-Type": "application/json"}
         timeout = aiohttp.ClientTimeout(total=shutdown_timeout_s + HANG_MARGIN_S)

@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import math
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -141,13 +142,33 @@ async def run_level(
     return result
 
 
-async def wait_ready(base_url: str, timeout_s: float, path: str = "/ready") -> float:
-    """Poll ``GET path`` until 200; return the seconds waited. Raises TimeoutError after ``timeout_s``."""
+class ServerExitedError(RuntimeError):
+    """The server process ended while :func:`wait_ready` waited for it (it refused its bundle, say)."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"the server exited with code {returncode} before it was ready")
+        self.returncode = returncode
+
+
+async def wait_ready(
+    base_url: str,
+    timeout_s: float,
+    path: str = "/ready",
+    proc: subprocess.Popen[bytes] | None = None,
+) -> float:
+    """Poll ``GET path`` until 200; return the seconds waited. Raises TimeoutError after ``timeout_s``.
+
+    With ``proc`` (the server's process), a process that exits ends the wait at once with
+    :class:`ServerExitedError` instead of a timeout: a server that refused its bundle is reported as that, not
+    as slow.
+    """
     require_local(base_url)
     began = time.perf_counter()
     deadline = began + timeout_s
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as session:
         while time.perf_counter() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise ServerExitedError(proc.returncode)
             try:
                 async with session.get(base_url.rstrip("/") + path) as response:
                     if response.status == 200:

@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 
 from benchmarks.serving.ceiling import DEFAULT_LATENCY_LAYOUTS, DEFAULT_LAYOUTS
-from benchmarks.serving.loadgen import LevelResult, run_level, wait_ready
+from benchmarks.serving.loadgen import LevelResult, ServerExitedError, run_level, wait_ready
 from loadtests.payloads import DEFAULT_PAYLOAD_FILE, REPO_ROOT, load_tickets
 
 logger = logging.getLogger("benchmarks.serving.run")
@@ -198,8 +198,8 @@ async def start_service(managed: ManagedProcess, ready_timeout_s: float) -> Serv
     result = ServiceResult(key=spec.key, description=spec.description, env=dict(spec.env))
     managed.start()
     try:
-        await wait_ready(managed.base_url, ready_timeout_s)
-    except TimeoutError as exc:
+        await wait_ready(managed.base_url, ready_timeout_s, proc=managed.proc)
+    except (TimeoutError, ServerExitedError) as exc:
         raise BenchmarkError(f"{spec.key} never became ready ({exc}); see {managed.log_path}") from None
     result.cold_start_s = round(time.perf_counter() - managed.started_at, 2)
     result.idle_rss_mb = round(ResourceProbe(managed).rss() / 2**20, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import psutil
@@ -86,3 +87,19 @@ def test_sigterm_under_load_answers_every_accepted_request(tiny_bundle: Path, tm
     assert "load average" in report["machine"]
     after = {p.pid for p in psutil.Process().children(recursive=True)}
     assert after <= before  # the server it started is gone
+
+
+def test_a_server_that_refuses_its_bundle_ends_the_wait_at_once(tmp_path: Path) -> None:
+    """A bundle the real server refuses (empty manifest): its exit is reported with its log, not a timeout."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{}")
+    argv = ["--bundle", str(bundle), "--texts", str(REPO_ROOT / "data" / "sample" / "tickets.csv")]
+    argv += ["--n-texts", "5", "--clients", "1", "--load-seconds", "0.2", "--ready-timeout", "120"]
+    began = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--output", str(tmp_path / "out")])
+    message = str(info.value.code)
+    assert message.startswith("error: the server exited with ") and "before it was ready" in message
+    assert "manifest" in message.lower()  # the end of the server's own log says why
+    assert time.monotonic() - began < 60  # well inside --ready-timeout: the exit ended the wait
